@@ -1,0 +1,2 @@
+/** crystal-rl: the public API. */
+export * from "./structure/index.js";
