@@ -77,4 +77,242 @@ export function shortestLatticeVector(lattice: Lattice): number {
   return best;
 }
 
-export type { Crystal };
+
+/** Pairs within a cutoff, both directions (i→j and j→i), grouped by i in increasing order. */
+export interface NeighbourList {
+  readonly cutoff: number;
+  /** Number of atoms in the crystal. */
+  readonly natoms: number;
+  /** Number of pairs. */
+  readonly count: number;
+  readonly i: Int32Array;
+  readonly j: Int32Array;
+  /** Integer image shift S (3 per pair): vector = positions[j] - positions[i] + S · cell. */
+  readonly shifts: Int32Array;
+  /** Cartesian vector from atom i to the image of atom j (3 per pair, Å). */
+  readonly vectors: Float64Array;
+  readonly distances: Float64Array;
+  /** CSR offsets: the pairs of atom a are [start[a], start[a + 1]). */
+  readonly start: Int32Array;
+}
+
+/** Growable typed-array buffers, so the list is built in one pass without knowing its size. */
+class PairBuffer {
+  i = new Int32Array(1024);
+  j = new Int32Array(1024);
+  s = new Int32Array(3 * 1024);
+  v = new Float64Array(3 * 1024);
+  d = new Float64Array(1024);
+  n = 0;
+
+  push(i: number, j: number, sx: number, sy: number, sz: number, vx: number, vy: number, vz: number, d: number): void {
+    if (this.n === this.i.length) this.grow();
+    const n = this.n++;
+    this.i[n] = i;
+    this.j[n] = j;
+    this.s[3 * n] = sx;
+    this.s[3 * n + 1] = sy;
+    this.s[3 * n + 2] = sz;
+    this.v[3 * n] = vx;
+    this.v[3 * n + 1] = vy;
+    this.v[3 * n + 2] = vz;
+    this.d[n] = d;
+  }
+
+  private grow(): void {
+    const cap = this.i.length * 2;
+    const resize = <T extends Int32Array | Float64Array>(a: T, size: number): T => {
+      const b = new (a.constructor as { new (n: number): T })(size);
+      b.set(a);
+      return b;
+    };
+    this.i = resize(this.i, cap);
+    this.j = resize(this.j, cap);
+    this.s = resize(this.s, 3 * cap);
+    this.v = resize(this.v, 3 * cap);
+    this.d = resize(this.d, cap);
+  }
+}
+
+/**
+ * All pairs closer than `cutoff` (Å) over every periodic image, as ASE's `neighbor_list("ijSDd")`:
+ * a cell list in fractional space, linear in N. Bins are at least `cutoff` thick along each
+ * reciprocal direction, so neighbours lie within ±1 bin; when the cutoff exceeds the cell height,
+ * the search reaches as many bins (and so image shells) as needed.
+ */
+export function neighbourList(crystal: Crystal, cutoff: number): NeighbourList {
+  if (!(cutoff > 0) || !Number.isFinite(cutoff)) throw new RangeError(`cutoff must be a positive number, got ${cutoff}`);
+  const n = crystal.natoms;
+  const lattice = crystal.lattice;
+  const m = lattice.matrix;
+  const h = lattice.heights;
+  const nb = [0, 1, 2].map((d) => Math.max(1, Math.min(Math.floor(h[d]! / cutoff), Math.ceil(Math.cbrt(n)) * 4 || 1)));
+  const [n0, n1, n2] = nb as [number, number, number];
+  const reach = [0, 1, 2].map((d) => Math.ceil((cutoff * nb[d]!) / h[d]!));
+  const [r0, r1, r2] = reach as [number, number, number];
+
+  // Wrap into the cell, remembering the integer shift w so that wrapped = original + w · cell.
+  const frac = lattice.toFractional(crystal.positions);
+  const wrap = new Int32Array(3 * n);
+  const wpos = new Float64Array(3 * n);
+  const bin = new Int32Array(n);
+  for (let a = 0; a < n; a++) {
+    const b: number[] = [0, 0, 0];
+    for (let d = 0; d < 3; d++) {
+      const f = frac[3 * a + d]!;
+      let fl = Math.floor(f);
+      let g = f - fl;
+      if (g >= 1) {
+        g -= 1;
+        fl += 1;
+      }
+      frac[3 * a + d] = g;
+      wrap[3 * a + d] = -fl;
+      b[d] = Math.min(nb[d]! - 1, Math.floor(g * nb[d]!));
+    }
+    bin[a] = (b[0]! * n1 + b[1]!) * n2 + b[2]!;
+  }
+  const wc = lattice.toCartesian(frac);
+  wpos.set(wc);
+
+  // Counting sort of atoms by bin (CSR).
+  const nbins = n0 * n1 * n2;
+  const binStart = new Int32Array(nbins + 1);
+  for (let a = 0; a < n; a++) binStart[bin[a]! + 1]!++;
+  for (let b = 0; b < nbins; b++) binStart[b + 1]! += binStart[b]!;
+  const fill = binStart.slice(0, nbins);
+  const order = new Int32Array(n);
+  for (let a = 0; a < n; a++) order[fill[bin[a]!]!++] = a;
+
+  const out = new PairBuffer();
+  const start = new Int32Array(n + 1);
+  const c2 = cutoff * cutoff;
+  for (let a = 0; a < n; a++) {
+    start[a] = out.n;
+    const ba = bin[a]!;
+    const bx = Math.floor(ba / (n1 * n2));
+    const by = Math.floor(ba / n2) % n1;
+    const bz = ba % n2;
+    const ax = wpos[3 * a]!;
+    const ay = wpos[3 * a + 1]!;
+    const az = wpos[3 * a + 2]!;
+    for (let ox = -r0; ox <= r0; ox++) {
+      const gx = bx + ox;
+      const sx = Math.floor(gx / n0);
+      const cx = gx - sx * n0;
+      for (let oy = -r1; oy <= r1; oy++) {
+        const gy = by + oy;
+        const sy = Math.floor(gy / n1);
+        const cy = gy - sy * n1;
+        for (let oz = -r2; oz <= r2; oz++) {
+          const gz = bz + oz;
+          const sz = Math.floor(gz / n2);
+          const cz = gz - sz * n2;
+          // Cartesian offset of this image of the bin.
+          const tx = sx * m[0]! + sy * m[3]! + sz * m[6]!;
+          const ty = sx * m[1]! + sy * m[4]! + sz * m[7]!;
+          const tz = sx * m[2]! + sy * m[5]! + sz * m[8]!;
+          const cb = (cx * n1 + cy) * n2 + cz;
+          for (let p = binStart[cb]!, e = binStart[cb + 1]!; p < e; p++) {
+            const b = order[p]!;
+            const vx = wpos[3 * b]! + tx - ax;
+            const vy = wpos[3 * b + 1]! + ty - ay;
+            const vz = wpos[3 * b + 2]! + tz - az;
+            const d2 = vx * vx + vy * vy + vz * vz;
+            if (d2 >= c2 || (b === a && sx === 0 && sy === 0 && sz === 0)) continue;
+            // Shift relative to the original (unwrapped) positions.
+            out.push(
+              a,
+              b,
+              sx + wrap[3 * b]! - wrap[3 * a]!,
+              sy + wrap[3 * b + 1]! - wrap[3 * a + 1]!,
+              sz + wrap[3 * b + 2]! - wrap[3 * a + 2]!,
+              vx,
+              vy,
+              vz,
+              Math.sqrt(d2),
+            );
+          }
+        }
+      }
+    }
+  }
+  start[n] = out.n;
+  const k = out.n;
+  return {
+    cutoff,
+    natoms: n,
+    count: k,
+    i: out.i.slice(0, k),
+    j: out.j.slice(0, k),
+    shifts: out.s.slice(0, 3 * k),
+    vectors: out.v.slice(0, 3 * k),
+    distances: out.d.slice(0, k),
+    start,
+  };
+}
+
+/** The k nearest points of the periodic structure around every atom, nearest first. */
+export interface KNearest {
+  readonly k: number;
+  readonly natoms: number;
+  /** Atom index of each neighbour slot (N·k); an atom may fill several slots through different images. */
+  readonly indices: Int32Array;
+  readonly distances: Float64Array;
+  /** Vector from the atom to the neighbour (N·k·3, Å). */
+  readonly vectors: Float64Array;
+  /** Image shift of each neighbour (N·k·3). */
+  readonly shifts: Int32Array;
+}
+
+/**
+ * The `k` nearest neighbours of every atom over all periodic images, the atom's own images included
+ * (only the zero-shift self point is excluded), as MACS's observation needs (macs-spec §2.2, k = 12).
+ * Ties are broken by atom index, then shift, so the result is deterministic.
+ */
+export function kNearest(crystal: Crystal, k: number): KNearest {
+  if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be a positive integer, got ${k}`);
+  const n = crystal.natoms;
+  if (n === 0) throw new RangeError("kNearest needs at least one atom");
+  // Radius of a sphere holding about 2k atoms at the mean density, at least the shortest lattice
+  // vector (so a 1-atom cell finds its images); doubled until every atom has k neighbours.
+  let radius = Math.max(Math.cbrt((3 * 2 * (k + 1) * crystal.volume) / (4 * Math.PI * n)), 1e-3);
+  let list = neighbourList(crystal, radius);
+  for (;;) {
+    let min = Infinity;
+    for (let a = 0; a < n; a++) min = Math.min(min, list.start[a + 1]! - list.start[a]!);
+    if (min >= k) break;
+    radius *= 1.5;
+    list = neighbourList(crystal, radius);
+  }
+
+  const indices = new Int32Array(n * k);
+  const distances = new Float64Array(n * k);
+  const vectors = new Float64Array(n * k * 3);
+  const shifts = new Int32Array(n * k * 3);
+  const { j, shifts: S, vectors: V, distances: D, start } = list;
+  const cmp = (p: number, q: number): number =>
+    D[p]! - D[q]! || j[p]! - j[q]! || S[3 * p]! - S[3 * q]! || S[3 * p + 1]! - S[3 * q + 1]! || S[3 * p + 2]! - S[3 * q + 2]!;
+  for (let a = 0; a < n; a++) {
+    const seg: number[] = [];
+    for (let p = start[a]!; p < start[a + 1]!; p++) seg.push(p);
+    seg.sort(cmp);
+    for (let t = 0; t < k; t++) {
+      const p = seg[t]!;
+      const o = a * k + t;
+      indices[o] = j[p]!;
+      distances[o] = D[p]!;
+      for (let d = 0; d < 3; d++) {
+        vectors[3 * o + d] = V[3 * p + d]!;
+        shifts[3 * o + d] = S[3 * p + d]!;
+      }
+    }
+  }
+  return { k, natoms: n, indices, distances, vectors, shifts };
+}
+
+/** The shortest distance between any two points of the periodic structure (an atom's own images included). */
+export function minimumDistance(crystal: Crystal): number {
+  if (crystal.natoms === 0) return Infinity;
+  return kNearest(crystal, 1).distances.reduce((a, b) => Math.min(a, b), Infinity);
+}
