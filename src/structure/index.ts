@@ -4,3 +4,6 @@ export * from "./lattice.js";
 export * from "./formula.js";
 export * from "./crystal.js";
 export * from "./neighbours.js";
+export * from "./random-source.js";
+export * from "./prototypes.js";
+export * from "./random.js";
