@@ -1,2 +1,3 @@
 /** crystal-rl: the public API. */
 export * from "./structure/index.js";
+export * from "./io/index.js";

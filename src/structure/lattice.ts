@@ -40,9 +40,10 @@ export class Lattice {
       if (!Number.isFinite(m[i]!)) throw new RangeError(`lattice component ${i} is not a finite number`);
     }
     const det = det3(m);
-    // A cell thinner than 1e-10 Å³ per unit edge length is degenerate for any physical purpose.
+    // A cell whose volume is below 1e-6 of a·b·c is flat for any physical purpose (and rounding
+    // leaves α = β = γ = 120° a few 1e-8 away from zero).
     const scale = Math.max(1e-300, norm(m, 0) * norm(m, 1) * norm(m, 2));
-    if (!(Math.abs(det) > 1e-10 * scale)) {
+    if (!(Math.abs(det) > 1e-6 * scale)) {
       throw new RangeError(`lattice vectors are linearly dependent (volume ${Math.abs(det)} Å³)`);
     }
     this.matrix = m;

@@ -124,3 +124,9 @@ describe("elements and formulas", () => {
     assert.equal(reduceFormula(parseFormula("Ca3Al2Si3O12")).formula, "Ca3Al2(SiO4)3");
   });
 });
+
+describe("Lattice degeneracy", () => {
+  it("refuses α = β = γ = 120°, a flat cell that rounding leaves barely positive", () => {
+    assert.throws(() => Lattice.fromParameters(3, 3, 3, 120, 120, 120), /do not form a cell|linearly dependent/);
+  });
+});

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what crystal-rl uses outside npm, on Debian/Ubuntu (apt) as root.
+#
+#   bash scripts/install-system.sh            # everything: reference oracles, Jupyter, engines
+#   bash scripts/install-system.sh --ci       # only what the test suite needs
+#   bash scripts/install-system.sh --python   # ASE and pymatgen (reference scripts, benchmarks)
+#   bash scripts/install-system.sh --jupyter  # Jupyter (classic notebook, nbconvert, nbclient)
+#   bash scripts/install-system.sh --engines  # Quantum ESPRESSO (+ pseudopotentials) and LAMMPS
+#
+# Elsewhere (macOS, other Linux): `pip install ase pymatgen jupyterlab nbclient` covers the Python
+# side; Quantum ESPRESSO and LAMMPS come from conda-forge (`conda install -c conda-forge qe lammps`).
+set -euo pipefail
+
+want_python=0 want_jupyter=0 want_engines=0
+[ $# -eq 0 ] && set -- --python --jupyter --engines
+for arg in "$@"; do
+  case "$arg" in
+    --ci) ;;  # the tests need nothing outside npm yet
+    --python) want_python=1 ;;
+    --jupyter) want_jupyter=1 ;;
+    --engines) want_engines=1 ;;
+    *) echo "install-system.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+pkgs=()
+[ $want_python = 1 ] && pkgs+=(python3-ase python3-pymatgen)
+[ $want_jupyter = 1 ] && pkgs+=(jupyter-core jupyter-client jupyter-nbconvert jupyter-notebook python3-nbclient python3-jupyter-kernel-test)
+[ $want_engines = 1 ] && pkgs+=(quantum-espresso quantum-espresso-data lammps lammps-data)
+[ ${#pkgs[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null; then
+  echo "install-system.sh: no apt-get here; install these by hand or with pip/conda: ${pkgs[*]}" >&2
+  exit 1
+fi
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y --no-install-recommends "${pkgs[@]}"
