@@ -98,12 +98,21 @@ export interface NeighbourList {
 
 /** Growable typed-array buffers, so the list is built in one pass without knowing its size. */
 class PairBuffer {
-  i = new Int32Array(1024);
-  j = new Int32Array(1024);
-  s = new Int32Array(3 * 1024);
-  v = new Float64Array(3 * 1024);
-  d = new Float64Array(1024);
+  i: Int32Array;
+  j: Int32Array;
+  s: Int32Array;
+  v: Float64Array;
+  d: Float64Array;
   n = 0;
+
+  constructor(capacity: number) {
+    const c = Math.max(16, Math.ceil(capacity));
+    this.i = new Int32Array(c);
+    this.j = new Int32Array(c);
+    this.s = new Int32Array(3 * c);
+    this.v = new Float64Array(3 * c);
+    this.d = new Float64Array(c);
+  }
 
   push(i: number, j: number, sx: number, sy: number, sz: number, vx: number, vy: number, vz: number, d: number): void {
     if (this.n === this.i.length) this.grow();
@@ -183,8 +192,17 @@ export function neighbourList(crystal: Crystal, cutoff: number): NeighbourList {
   const fill = binStart.slice(0, nbins);
   const order = new Int32Array(n);
   for (let a = 0; a < n; a++) order[fill[bin[a]!]!++] = a;
+  // Positions in bin order, so the inner loop reads memory contiguously.
+  const binned = new Float64Array(3 * n);
+  for (let p = 0; p < n; p++) {
+    const b = order[p]!;
+    binned[3 * p] = wpos[3 * b]!;
+    binned[3 * p + 1] = wpos[3 * b + 1]!;
+    binned[3 * p + 2] = wpos[3 * b + 2]!;
+  }
 
-  const out = new PairBuffer();
+  // Expected pair count at the mean density, plus a margin, so the buffers rarely grow.
+  const out = new PairBuffer(1.2 * n * Math.min(n * 27, ((4 / 3) * Math.PI * cutoff ** 3 * n) / lattice.volume) + 16);
   const start = new Int32Array(n + 1);
   const c2 = cutoff * cutoff;
   for (let a = 0; a < n; a++) {
@@ -214,12 +232,13 @@ export function neighbourList(crystal: Crystal, cutoff: number): NeighbourList {
           const tz = sx * m[2]! + sy * m[5]! + sz * m[8]!;
           const cb = (cx * n1 + cy) * n2 + cz;
           for (let p = binStart[cb]!, e = binStart[cb + 1]!; p < e; p++) {
-            const b = order[p]!;
-            const vx = wpos[3 * b]! + tx - ax;
-            const vy = wpos[3 * b + 1]! + ty - ay;
-            const vz = wpos[3 * b + 2]! + tz - az;
+            const vx = binned[3 * p]! + tx - ax;
+            const vy = binned[3 * p + 1]! + ty - ay;
+            const vz = binned[3 * p + 2]! + tz - az;
             const d2 = vx * vx + vy * vy + vz * vz;
-            if (d2 >= c2 || (b === a && sx === 0 && sy === 0 && sz === 0)) continue;
+            if (d2 >= c2) continue;
+            const b = order[p]!;
+            if (b === a && sx === 0 && sy === 0 && sz === 0) continue;
             // Shift relative to the original (unwrapped) positions.
             out.push(
               a,
