@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { Crystal } from "../src/structure/crystal.js";
 import { Lattice } from "../src/structure/lattice.js";
 import { neighbourList } from "../src/structure/neighbours.js";
+import { Rng } from "../src/structure/random-source.js";
 
 const CUTOFF = 5;
 const SIZES = [1_000, 10_000, 100_000];
@@ -19,15 +20,9 @@ const REPEATS = 3;
 
 /** A triclinic box of `n` atoms at 12 Å³/atom with seeded uniform positions. */
 function box(n: number, seed: number): Crystal {
-  let s = seed >>> 0;
-  const r = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
   const lattice = Lattice.fromParameters(1, 1.1, 0.9, 80, 100, 110).scaledToVolume(12 * n);
-  const frac = Float64Array.from({ length: 3 * n }, r);
+  const frac = Float64Array.from({ length: 3 * n }, () => rng.next());
   return Crystal.fromFractional(lattice, frac, new Int32Array(n).fill(8));
 }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Crystal } from "../../src/structure/crystal.js";
 import { Lattice } from "../../src/structure/lattice.js";
+import { Rng } from "../../src/structure/random-source.js";
 
 /** Same cell (within `cellTol`), same numbers in the same order, same positions (within `posTol` Å). */
 export function assertSameCrystal(actual: Crystal, expected: Crystal, cellTol = 1e-8, posTol = 1e-6): void {
@@ -19,16 +20,10 @@ export function assertClose(actual: number, expected: number, tol: number, what 
   assert.ok(Math.abs(actual - expected) <= tol, `${what} ${actual} vs ${expected} (tol ${tol})`);
 }
 
-/** A small deterministic generator for test crystals (mulberry32). */
+/** Uniform numbers in [0, 1) from the project's seeded generator. */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** A triclinic cell with random fractional positions in [-0.2, 1.2) (some atoms outside the cell). */

@@ -10,17 +10,12 @@ import {
   shortestLatticeVector,
 } from "../../src/structure/neighbours.js";
 import { brutePairs } from "../helpers/brute.js";
+import { Rng } from "../../src/structure/random-source.js";
 
-/** mulberry32: a tiny seeded generator, enough for test inputs. */
+/** Uniform numbers in [0, 1) from the project's seeded generator. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** A random cell, possibly very skewed, with atoms at fractional coordinates in [-0.5, 1.5). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Crystal } from "../../src/structure/crystal.js";
-import { imageShells } from "../../src/structure/neighbours.js";
+import { brutePairs } from "../helpers/brute.js";
 import {
   cesiumChloride,
   fluorite,
@@ -135,25 +135,10 @@ const REFERENCE: Record<string, Reference> = {
   },
 };
 
-/** Every neighbour of every atom within `cutoff`, by brute force over enough image shells. */
+/** Every neighbour of every atom within `cutoff` as [j, distance, j, distance, ...], by brute force. */
 function neighbourDistances(crystal: Crystal, cutoff: number): number[][] {
-  const m = crystal.cell;
-  const p = crystal.positions;
-  const [na, nb, nc] = imageShells(crystal.lattice, cutoff).map((x) => x + 1) as [number, number, number];
-  const out: number[][] = [];
-  for (let i = 0; i < crystal.natoms; i++) {
-    const row: number[] = [];
-    for (let j = 0; j < crystal.natoms; j++)
-      for (let a = -na; a <= na; a++)
-        for (let b = -nb; b <= nb; b++)
-          for (let c = -nc; c <= nc; c++) {
-            if (i === j && a === 0 && b === 0 && c === 0) continue;
-            const v = [0, 1, 2].map((d) => p[3 * j + d]! - p[3 * i + d]! + a * m[d]! + b * m[3 + d]! + c * m[6 + d]!);
-            const r = Math.hypot(v[0]!, v[1]!, v[2]!);
-            if (r < cutoff) row.push(j, r);
-          }
-    out.push(row);
-  }
+  const out: number[][] = Array.from({ length: crystal.natoms }, () => []);
+  for (const b of brutePairs(crystal, cutoff, 1)) out[b.i]!.push(b.j, b.distance);
   return out;
 }
 
