@@ -2,7 +2,7 @@
 # Installs what crystal-rl uses outside npm, on Debian/Ubuntu (apt) as root.
 #
 #   bash scripts/install-system.sh            # everything: reference oracles, Jupyter, engines
-#   bash scripts/install-system.sh --ci       # only what the test suite needs
+#   bash scripts/install-system.sh --ci       # only what the test suite needs (ASE, pymatgen)
 #   bash scripts/install-system.sh --python   # ASE and pymatgen (reference scripts, benchmarks)
 #   bash scripts/install-system.sh --jupyter  # Jupyter (classic notebook, nbconvert, nbclient)
 #   bash scripts/install-system.sh --engines  # Quantum ESPRESSO (+ pseudopotentials) and LAMMPS
@@ -15,7 +15,7 @@ want_python=0 want_jupyter=0 want_engines=0
 [ $# -eq 0 ] && set -- --python --jupyter --engines
 for arg in "$@"; do
   case "$arg" in
-    --ci) ;;  # the tests need nothing outside npm yet
+    --ci) want_python=1 ;;  # the tests read files back with ASE and pymatgen
     --python) want_python=1 ;;
     --jupyter) want_jupyter=1 ;;
     --engines) want_engines=1 ;;
