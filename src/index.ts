@@ -1,3 +1,4 @@
 /** crystal-rl: the public API. */
 export * from "./structure/index.js";
 export * from "./io/index.js";
+export * from "./calculators/index.js";
