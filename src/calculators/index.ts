@@ -2,3 +2,4 @@ export * from "./calculator.js";
 export * from "./pair-sum.js";
 export * from "./lj.js";
 export * from "./morse.js";
+export * from "./emt.js";

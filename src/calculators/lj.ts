@@ -9,7 +9,7 @@ export interface LennardJonesOptions {
   sigma?: number;
   /** Cut-off (Å). Default 3σ. */
   rc?: number;
-  /** Onset of the smooth cut-off (Å), used when `smooth`. Default 2/3 rc. */
+  /** Onset of the smooth cut-off (Å), used when `smooth`. Default 0.66 rc (ASE's). */
   ro?: number;
   /**
    * false (default): the pair energy is shifted by its value at rc, so the energy is continuous and
@@ -32,7 +32,7 @@ export class LennardJones extends EmbeddedCalculator {
     this.epsilon = positive("epsilon", epsilon);
     this.sigma = positive("sigma", sigma);
     this.rc = positive("rc", rc ?? 3 * sigma);
-    this.ro = positive("ro", ro ?? (2 / 3) * this.rc);
+    this.ro = positive("ro", ro ?? 0.66 * this.rc);
     if (smooth && !(this.ro < this.rc)) throw new RangeError(`lj: ro (${this.ro}) must be below rc (${this.rc})`);
     this.smooth = smooth;
   }

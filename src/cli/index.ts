@@ -1,15 +1,18 @@
 /** The `crystal-rl` command: one file per sub-command, dispatched here. Exit 0 ok, 2 bad input, 1 anything else. */
 import { convert, summary as convertSummary } from "./convert.js";
 import { demo, summary as demoSummary } from "./demo.js";
+import { energy, summary as energySummary } from "./energy.js";
 import { info, summary as infoSummary } from "./info.js";
 import { random, summary as randomSummary } from "./random.js";
 import { UsageError } from "./usage.js";
 import { ParseError } from "../io/errors.js";
+import { CalculatorError } from "../calculators/calculator.js";
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<string>; summary: string }> = {
   info: { run: info, summary: infoSummary },
   convert: { run: convert, summary: convertSummary },
   random: { run: random, summary: randomSummary },
+  energy: { run: energy, summary: energySummary },
   demo: { run: demo, summary: demoSummary },
 };
 
@@ -26,7 +29,7 @@ function help(): string {
 
 /** Errors that mean the user's input was wrong: a one-line reason and exit code 2. */
 function isBadInput(e: unknown): e is Error {
-  if (e instanceof UsageError || e instanceof ParseError || e instanceof RangeError) return true;
+  if (e instanceof UsageError || e instanceof ParseError || e instanceof RangeError || e instanceof CalculatorError) return true;
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   return code === "ENOENT" || code === "EISDIR" || code === "EACCES" || code === "ENOTDIR";
 }

@@ -1,0 +1,26 @@
+import type { Calculator } from "./calculator.js";
+import { emt } from "./emt.js";
+import { lj } from "./lj.js";
+import { morse } from "./morse.js";
+
+/** Calculators by the names the CLI and the experiment builders use. */
+const FACTORIES: Record<string, { make: (options: Record<string, unknown>) => Calculator; summary: string }> = {
+  lj: { make: (o) => lj(o), summary: "Lennard-Jones (ASE's conventions; epsilon, sigma, rc, smooth)" },
+  morse: { make: (o) => morse(o), summary: "Morse with a quintic switch (ASE's MorsePotential)" },
+  emt: { make: (o) => emt(o), summary: "effective-medium theory: Al Cu Ag Au Ni Pd Pt, H C N O (ASE's EMT)" },
+};
+
+/** The names `calculatorFromName` accepts, with a line each. */
+export function calculatorNames(): { name: string; summary: string }[] {
+  return Object.entries(FACTORIES).map(([name, f]) => ({ name, summary: f.summary }));
+}
+
+/**
+ * A calculator from its name (`lj`, `morse`, ...) and options. Throws a RangeError listing the
+ * names when `name` is unknown.
+ */
+export function calculatorFromName(name: string, options: Record<string, unknown> = {}): Calculator {
+  const f = FACTORIES[name];
+  if (!f) throw new RangeError(`unknown calculator "${name}": use one of ${Object.keys(FACTORIES).join(", ")}`);
+  return f.make(options);
+}
