@@ -1,5 +1,6 @@
 import type { Calculator } from "./calculator.js";
 import { emt } from "./emt.js";
+import { ionic } from "./ionic.js";
 import { lj } from "./lj.js";
 import { morse } from "./morse.js";
 
@@ -8,6 +9,7 @@ const FACTORIES: Record<string, { make: (options: Record<string, unknown>) => Ca
   lj: { make: (o) => lj(o), summary: "Lennard-Jones (ASE's conventions; epsilon, sigma, rc, smooth)" },
   morse: { make: (o) => morse(o), summary: "Morse with a quintic switch (ASE's MorsePotential)" },
   emt: { make: (o) => emt(o), summary: "effective-medium theory: Al Cu Ag Au Ni Pd Pt, H C N O (ASE's EMT)" },
+  ionic: { make: (o) => ionic(o), summary: "Pedone et al. (2006) rigid-ion oxide model: Ewald + Morse + C/r^12 (MACS default)" },
 };
 
 /** The names `calculatorFromName` accepts, with a line each. */
