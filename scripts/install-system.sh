@@ -2,7 +2,7 @@
 # Installs what crystal-rl uses outside npm, on Debian/Ubuntu (apt) as root.
 #
 #   bash scripts/install-system.sh            # everything: reference oracles, Jupyter, engines
-#   bash scripts/install-system.sh --ci       # only what the test suite needs (ASE, pymatgen)
+#   bash scripts/install-system.sh --ci       # only what the test suite needs (ASE, pymatgen, LAMMPS)
 #   bash scripts/install-system.sh --python   # ASE and pymatgen (reference scripts, benchmarks)
 #   bash scripts/install-system.sh --jupyter  # Jupyter (classic notebook, nbconvert, nbclient)
 #   bash scripts/install-system.sh --engines  # Quantum ESPRESSO (+ pseudopotentials) and LAMMPS
@@ -11,11 +11,11 @@
 # side; Quantum ESPRESSO and LAMMPS come from conda-forge (`conda install -c conda-forge qe lammps`).
 set -euo pipefail
 
-want_python=0 want_jupyter=0 want_engines=0
+want_python=0 want_jupyter=0 want_engines=0 want_lammps=0
 [ $# -eq 0 ] && set -- --python --jupyter --engines
 for arg in "$@"; do
   case "$arg" in
-    --ci) want_python=1 ;;  # the tests read files back with ASE and pymatgen
+    --ci) want_python=1; want_lammps=1 ;;  # tests read files back with ASE and pymatgen, and drive LAMMPS
     --python) want_python=1 ;;
     --jupyter) want_jupyter=1 ;;
     --engines) want_engines=1 ;;
@@ -26,7 +26,8 @@ done
 pkgs=()
 [ $want_python = 1 ] && pkgs+=(python3-ase python3-pymatgen)
 [ $want_jupyter = 1 ] && pkgs+=(jupyter-core jupyter-client jupyter-nbconvert jupyter-notebook python3-nbclient python3-jupyter-kernel-test)
-[ $want_engines = 1 ] && pkgs+=(quantum-espresso quantum-espresso-data lammps lammps-data)
+[ $want_engines = 1 ] && pkgs+=(quantum-espresso quantum-espresso-data) && want_lammps=1
+[ $want_lammps = 1 ] && pkgs+=(lammps lammps-data)
 [ ${#pkgs[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null; then

@@ -5,3 +5,4 @@ export * from "./morse.js";
 export * from "./emt.js";
 export * from "./ewald.js";
 export * from "./ionic.js";
+export * from "./external/index.js";
