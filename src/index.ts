@@ -2,3 +2,4 @@
 export * from "./structure/index.js";
 export * from "./io/index.js";
 export * from "./calculators/index.js";
+export * from "./optimizers/index.js";

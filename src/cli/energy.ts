@@ -1,10 +1,11 @@
 import { readStructure } from "../io/index.js";
 import { calculatorFromName, calculatorNames } from "../calculators/registry.js";
+import { calcOptions } from "./calc-options.js";
 import { parse, positionals, table, UsageError } from "./usage.js";
 
 export const summary = "energy (eV), forces (eV/Å) and stress (eV/Å³, Voigt) of a structure";
 
-const help = () => `crystal-rl energy FILE --calc NAME [--json]
+const help = () => `crystal-rl energy FILE --calc NAME [--calc-options JSON] [--json]
 
   ${summary}.
   Calculators:
@@ -13,6 +14,7 @@ ${calculatorNames().map((c) => `    ${c.name.padEnd(10)} ${c.summary}`).join("\n
 export async function energy(argv: string[]): Promise<string> {
   const { values, positionals: pos } = parse("energy", argv, {
     calc: { type: "string" },
+    "calc-options": { type: "string" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
   });
@@ -20,7 +22,7 @@ export async function energy(argv: string[]): Promise<string> {
   const [file] = positionals("energy", pos, ["file"]);
   if (!values.calc) throw new UsageError("energy: --calc NAME is required");
   const crystal = await readStructure(file!);
-  const calc = calculatorFromName(values.calc);
+  const calc = calculatorFromName(values.calc, calcOptions("energy", values["calc-options"]));
   try {
     const r = await calc.compute(crystal, { forces: true, stress: true });
     const forces = Array.from({ length: crystal.natoms }, (_, i) => Array.from(r.forces!.subarray(3 * i, 3 * i + 3)));

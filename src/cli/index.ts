@@ -2,6 +2,7 @@
 import { convert, summary as convertSummary } from "./convert.js";
 import { demo, summary as demoSummary } from "./demo.js";
 import { energy, summary as energySummary } from "./energy.js";
+import { relax, summary as relaxSummary } from "./relax.js";
 import { info, summary as infoSummary } from "./info.js";
 import { random, summary as randomSummary } from "./random.js";
 import { UsageError } from "./usage.js";
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<string>; summa
   convert: { run: convert, summary: convertSummary },
   random: { run: random, summary: randomSummary },
   energy: { run: energy, summary: energySummary },
+  relax: { run: relax, summary: relaxSummary },
   demo: { run: demo, summary: demoSummary },
 };
 

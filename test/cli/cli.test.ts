@@ -6,6 +6,12 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { main } from "../../src/cli/index.js";
+import { emt } from "../../src/calculators/emt.js";
+import { formatPoscar } from "../../src/io/poscar.js";
+import { parseExtxyz } from "../../src/io/extxyz.js";
+import { Crystal } from "../../src/structure/crystal.js";
+import { Lattice } from "../../src/structure/lattice.js";
+import { Rng } from "../../src/structure/random-source.js";
 
 const STO = "data/structures/SrTiO3.cif";
 
@@ -107,6 +113,73 @@ describe("crystal-rl random", () => {
     assert.match(r.err, /42/);
     assert.equal((await cli("random", "--composition", "SrTiO3", "--atoms", "forty", "--out", dir)).code, 2);
     assert.equal((await cli("random", "--composition", "SrTiQ3", "--atoms", "5", "--out", dir)).code, 2);
+  });
+});
+
+describe("crystal-rl energy and relax", () => {
+  /** A rattled 32-atom Cu cell written as POSCAR. */
+  async function rattledCu(): Promise<string> {
+    const file = join(dir, "cu.vasp");
+    const c = fccCu();
+    await writeFile(file, formatPoscar(c));
+    return file;
+  }
+  function fccCu() {
+    const base = Crystal.fromFractional(Lattice.cubic(3.61), [0, 0, 0, 0.5, 0.5, 0, 0.5, 0, 0.5, 0, 0.5, 0.5], ["Cu", "Cu", "Cu", "Cu"]).supercell([2, 2, 2]);
+    const rng = new Rng(4);
+    return base.withPositions(base.positions.map((x) => x + rng.uniform(-0.1, 0.1)));
+  }
+
+  it("energy prints energy, forces and stress as JSON", async () => {
+    const file = await rattledCu();
+    const r = await cli("energy", file, "--calc", "emt", "--json");
+    assert.equal(r.code, 0, r.err);
+    const j = JSON.parse(r.out);
+    assert.deepEqual(Object.keys(j), ["energy", "forces", "stress"]);
+    assert.equal(j.forces.length, 32);
+    assert.equal(j.stress.length, 6);
+    const direct = emt().computeSync(fccCu(), { stress: true });
+    assert.ok(Math.abs(j.energy - direct.energy) < 1e-9);
+  });
+
+  it("relax converges with every optimiser and reports the JSON keys", async () => {
+    const file = await rattledCu();
+    for (const o of ["fire", "bfgs", "lbfgs", "bfgsls", "cg", "mdmin", "fire+bfgsls"]) {
+      const r = await cli("relax", file, "--calc", "emt", "--optimizer", o, "--json");
+      assert.equal(r.code, 0, `${o}: ${r.err}`);
+      const j = JSON.parse(r.out);
+      assert.deepEqual(Object.keys(j), ["converged", "steps", "forceCalls", "energy", "fmax", "seconds"]);
+      assert.ok(j.converged && j.fmax < 0.05, o);
+      assert.ok(j.forceCalls >= j.steps, o);
+    }
+  });
+
+  it("relax writes the relaxed structure and a trajectory that reads back", async () => {
+    const file = await rattledCu();
+    const out = join(dir, "relaxed.cif");
+    const traj = join(dir, "traj.extxyz");
+    const r = await cli("relax", file, "--calc", "lj", "--calc-options", '{"sigma": 2.3, "epsilon": 0.4}', "--optimizer", "bfgs", "--out", out, "--trajectory", traj, "--json");
+    assert.equal(r.code, 0, r.err);
+    const j = JSON.parse(r.out);
+    const frames = parseExtxyz(await readFile(traj, "utf8"));
+    assert.ok(frames.length >= j.steps);
+    assert.ok(Math.abs(frames.at(-1)!.energy! - j.energy) < 1e-9);
+    const relaxed = JSON.parse((await cli("energy", out, "--calc", "lj", "--calc-options", '{"sigma": 2.3, "epsilon": 0.4}', "--json")).out);
+    assert.ok(Math.abs(relaxed.energy - j.energy) < 1e-6);
+  });
+
+  it("names unknown calculators, optimisers and bad options", async () => {
+    const file = await rattledCu();
+    const a = await cli("relax", file, "--calc", "nope");
+    assert.equal(a.code, 2);
+    assert.match(a.err, /unknown calculator "nope"/);
+    const b = await cli("relax", file, "--calc", "emt", "--optimizer", "newton");
+    assert.equal(b.code, 2);
+    assert.match(b.err, /unknown optimizer "newton"/);
+    assert.equal((await cli("energy", file, "--calc", "lj", "--calc-options", "{oops")).code, 2);
+    const c = await cli("energy", STO, "--calc", "emt");
+    assert.equal(c.code, 2);
+    assert.match(c.err, /Sr/);
   });
 });
 
