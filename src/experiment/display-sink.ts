@@ -19,6 +19,8 @@ export interface LiveHandle {
   html(html: string, text?: string): void;
   /** Replace the content with plain text. */
   text(text: string): void;
+  /** Send a throttled, held-back update now (call at the end of a run so the last state shows). */
+  flush?(): void;
 }
 
 export interface DisplaySink {
