@@ -2,9 +2,9 @@
 # Installs what crystal-rl uses outside npm, on Debian/Ubuntu (apt) as root.
 #
 #   bash scripts/install-system.sh            # everything: reference oracles, Jupyter, engines
-#   bash scripts/install-system.sh --ci       # only what the test suite needs (ASE, pymatgen, LAMMPS)
+#   bash scripts/install-system.sh --ci       # what the test suite needs (ASE, pymatgen, LAMMPS, Jupyter)
 #   bash scripts/install-system.sh --python   # ASE and pymatgen (reference scripts, benchmarks)
-#   bash scripts/install-system.sh --jupyter  # Jupyter (classic notebook, nbconvert, nbclient)
+#   bash scripts/install-system.sh --jupyter  # Jupyter (scripts/install-jupyter.sh: notebook, nbclient, kernel tests)
 #   bash scripts/install-system.sh --engines  # Quantum ESPRESSO (+ pseudopotentials) and LAMMPS
 #
 # Elsewhere (macOS, other Linux): `pip install ase pymatgen jupyterlab nbclient` covers the Python
@@ -15,7 +15,7 @@ want_python=0 want_jupyter=0 want_engines=0 want_lammps=0
 [ $# -eq 0 ] && set -- --python --jupyter --engines
 for arg in "$@"; do
   case "$arg" in
-    --ci) want_python=1; want_lammps=1 ;;  # tests read files back with ASE and pymatgen, and drive LAMMPS
+    --ci) want_python=1; want_lammps=1; want_jupyter=1 ;;  # tests use ASE, pymatgen, LAMMPS and Jupyter
     --python) want_python=1 ;;
     --jupyter) want_jupyter=1 ;;
     --engines) want_engines=1 ;;
@@ -25,10 +25,10 @@ done
 
 pkgs=()
 [ $want_python = 1 ] && pkgs+=(python3-ase python3-pymatgen)
-[ $want_jupyter = 1 ] && pkgs+=(jupyter-core jupyter-client jupyter-nbconvert jupyter-notebook python3-nbclient python3-jupyter-kernel-test)
 [ $want_engines = 1 ] && pkgs+=(quantum-espresso quantum-espresso-data) && want_lammps=1
 [ $want_lammps = 1 ] && pkgs+=(lammps lammps-data)
-[ ${#pkgs[@]} -eq 0 ] && exit 0
+jupyter() { if [ $want_jupyter = 1 ]; then bash "$(dirname "$0")/install-jupyter.sh"; fi; }
+if [ ${#pkgs[@]} -eq 0 ]; then jupyter; exit 0; fi
 
 if ! command -v apt-get >/dev/null; then
   echo "install-system.sh: no apt-get here; install these by hand or with pip/conda: ${pkgs[*]}" >&2
@@ -39,3 +39,4 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y --no-install-recommends "${pkgs[@]}"
+jupyter

@@ -3,6 +3,8 @@ import { convert, summary as convertSummary } from "./convert.js";
 import { demo, summary as demoSummary } from "./demo.js";
 import { energy, summary as energySummary } from "./energy.js";
 import { relax, summary as relaxSummary } from "./relax.js";
+import { jupyter, summary as jupyterSummary } from "./jupyter.js";
+import { doctor, summary as doctorSummary } from "./doctor.js";
 import { info, summary as infoSummary } from "./info.js";
 import { random, summary as randomSummary } from "./random.js";
 import { UsageError } from "./usage.js";
@@ -15,6 +17,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<string>; summa
   random: { run: random, summary: randomSummary },
   energy: { run: energy, summary: energySummary },
   relax: { run: relax, summary: relaxSummary },
+  jupyter: { run: jupyter, summary: jupyterSummary },
+  doctor: { run: doctor, summary: doctorSummary },
   demo: { run: demo, summary: demoSummary },
 };
 
