@@ -3,3 +3,5 @@ export * from "./structure/index.js";
 export * from "./io/index.js";
 export * from "./calculators/index.js";
 export * from "./optimizers/index.js";
+export * from "./experiment/index.js";
+export * from "./notebook/index.js";
