@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Runs before `npm test`: the parity tests read files back with ASE and pymatgen from Debian's
-# /usr/bin/python3 and drive LAMMPS. Installs them when missing (Debian, as root or with sudo);
+# /usr/bin/python3, drive LAMMPS, and check in Chromium that notebook plots drew. Installs them when missing (Debian, as root or with sudo);
 # otherwise says how.
 set -euo pipefail
 if /usr/bin/python3 -c "import ase, pymatgen.core" >/dev/null 2>&1 && command -v lmp >/dev/null \
-  && [ -f /usr/share/lammps/potentials/Cu_u3.eam ]; then
+  && [ -f /usr/share/lammps/potentials/Cu_u3.eam ] && command -v chromium >/dev/null; then
   exit 0
 fi
-echo "crystal-rl tests: ASE, pymatgen or LAMMPS is missing; installing them" >&2
+echo "crystal-rl tests: ASE, pymatgen, LAMMPS or Chromium is missing; installing them" >&2
 if command -v apt-get >/dev/null && { [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null; }; then
   exec bash "$(dirname "$0")/install-system.sh" --ci
 fi
-echo "crystal-rl tests: install python3-ase python3-pymatgen lammps lammps-data (bash scripts/install-system.sh --ci)" >&2
+echo "crystal-rl tests: install python3-ase python3-pymatgen lammps lammps-data chromium (bash scripts/install-system.sh --ci)" >&2
 exit 1

@@ -2,7 +2,7 @@
 # Installs what crystal-rl uses outside npm, on Debian/Ubuntu (apt) as root.
 #
 #   bash scripts/install-system.sh            # everything: reference oracles, Jupyter, engines
-#   bash scripts/install-system.sh --ci       # what the test suite needs (ASE, pymatgen, LAMMPS, Jupyter)
+#   bash scripts/install-system.sh --ci       # what the test suite needs (ASE, pymatgen, LAMMPS, Jupyter, Chromium)
 #   bash scripts/install-system.sh --python   # ASE and pymatgen (reference scripts, benchmarks)
 #   bash scripts/install-system.sh --jupyter  # Jupyter (scripts/install-jupyter.sh: notebook, nbclient, kernel tests)
 #   bash scripts/install-system.sh --engines  # Quantum ESPRESSO (+ pseudopotentials) and LAMMPS
@@ -11,11 +11,11 @@
 # side; Quantum ESPRESSO and LAMMPS come from conda-forge (`conda install -c conda-forge qe lammps`).
 set -euo pipefail
 
-want_python=0 want_jupyter=0 want_engines=0 want_lammps=0
+want_python=0 want_jupyter=0 want_engines=0 want_lammps=0 want_browser=0
 [ $# -eq 0 ] && set -- --python --jupyter --engines
 for arg in "$@"; do
   case "$arg" in
-    --ci) want_python=1; want_lammps=1; want_jupyter=1 ;;  # tests use ASE, pymatgen, LAMMPS and Jupyter
+    --ci) want_python=1; want_lammps=1; want_jupyter=1; want_browser=1 ;;  # tests use ASE, pymatgen, LAMMPS, Jupyter, Chromium
     --python) want_python=1 ;;
     --jupyter) want_jupyter=1 ;;
     --engines) want_engines=1 ;;
@@ -27,6 +27,7 @@ pkgs=()
 [ $want_python = 1 ] && pkgs+=(python3-ase python3-pymatgen)
 [ $want_engines = 1 ] && pkgs+=(quantum-espresso quantum-espresso-data) && want_lammps=1
 [ $want_lammps = 1 ] && pkgs+=(lammps lammps-data)
+[ $want_browser = 1 ] && pkgs+=(chromium)  # the notebooks' end-to-end test checks plots drew
 jupyter() { if [ $want_jupyter = 1 ]; then bash "$(dirname "$0")/install-jupyter.sh"; fi; }
 if [ ${#pkgs[@]} -eq 0 ]; then jupyter; exit 0; fi
 
