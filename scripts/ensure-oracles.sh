@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs before `npm test`: the parity tests read files back with ASE and pymatgen from Debian's
-# /usr/bin/python3, drive LAMMPS, and check in Chromium that notebook plots drew. Installs them when missing (Debian, as root or with sudo);
-# otherwise says how.
+# Runs before `npm test`: the tests read files back with ASE and pymatgen (Debian's /usr/bin/python3),
+# drive LAMMPS, and check in Chromium that notebook plots drew. Installs what is missing (Debian, as
+# root or with sudo); otherwise says how.
 set -euo pipefail
 if /usr/bin/python3 -c "import ase, pymatgen.core" >/dev/null 2>&1 && command -v lmp >/dev/null \
   && [ -f /usr/share/lammps/potentials/Cu_u3.eam ] && command -v chromium >/dev/null; then

@@ -56,7 +56,13 @@ export interface ExperimentSettings {
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
 /** Defaults of the MACS benchmark protocol: fmax 0.05 eV/Å, 1000 steps (macs-spec §5). */
-export const DEFAULTS: Readonly<{ fmax: number; steps: number; seed: number; store: string }> = Object.freeze({ fmax: 0.05, steps: 1000, seed: 0, store: "runs" });
+export const DEFAULTS: Readonly<{ fmax: number; steps: number; seed: number; store: string }> = Object.freeze({
+  fmax: 0.05,
+  steps: 1000,
+  seed: 0,
+  // CRYSTAL_RL_RUNS moves the default store (tests and CI keep runs out of the checkout).
+  store: process.env["CRYSTAL_RL_RUNS"] ?? "runs",
+});
 
 export class ExperimentBuilder {
   readonly #s: Settings;

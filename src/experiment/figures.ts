@@ -118,7 +118,7 @@ export function convergenceFigureFromSeries(series: FmaxSeries, options: Converg
   const layout: Record<string, unknown> = {
     title: { text: options.title ?? "Force convergence (median, 25–75 % band)" },
     xaxis: { title: { text: "step" } },
-    yaxis: { title: { text: "fmax (eV/Å)" }, type: "log" },
+    yaxis: { title: { text: "fmax (eV/Å)" }, type: "log", dtick: 1, exponentformat: "power" }, // one label per decade
     legend: { title: { text: "method" } },
   };
   if (options.fmax !== undefined) {

@@ -53,10 +53,22 @@ export class DataTable {
     return new DataTable(fn(this.table));
   }
 
+  /** Numbers with 4 decimals from 1 up (-489.6745, 16.6667), 4 significant digits below (0.0532), no trailing zeros. */
+  private formats(): Record<string, (v: unknown) => string> {
+    const out: Record<string, (v: unknown) => string> = {};
+    for (const name of this.table.columnNames()) {
+      out[name] = (v) => {
+        if (typeof v !== "number" || Number.isInteger(v) || !Number.isFinite(v)) return String(v ?? "");
+        return String(Number(Math.abs(v) >= 1 ? v.toFixed(4) : v.toPrecision(4)));
+      };
+    }
+    return out;
+  }
+
   /** HTML of the first `limit` rows (default 50), with a line saying how many were left out. */
   toHTML({ limit = 50, caption }: { limit?: number; caption?: string } = {}): string {
     const n = this.numRows;
-    const html = aq.toHTML(this.table, { limit, maxdigits: 4, null: () => "" });
+    const html = aq.toHTML(this.table, { limit, format: this.formats(), null: () => "" });
     const more = n > limit ? `<p style="font-size: smaller">… ${n - limit} more rows (${n} in all)</p>` : "";
     const cap = caption ? `<p><b>${escapeHtml(caption)}</b></p>` : "";
     return `${cap}${html}${more}`;
@@ -65,7 +77,7 @@ export class DataTable {
   /** Markdown of the first `limit` rows (the plain-text fallback). */
   toMarkdown({ limit = 50 }: { limit?: number } = {}): string {
     const n = this.numRows;
-    return aq.toMarkdown(this.table, { limit, maxdigits: 4 }) + (n > limit ? `\n… ${n - limit} more rows (${n} in all)\n` : "");
+    return aq.toMarkdown(this.table, { limit, format: this.formats() }) + (n > limit ? `\n… ${n - limit} more rows (${n} in all)\n` : "");
   }
 
   toString(): string {

@@ -277,7 +277,7 @@ export interface RunInfo {
 }
 
 /** The runs under `store` (oldest first); folders without a config.json are skipped. */
-export function listRuns(store = "runs"): RunInfo[] {
+export function listRuns(store = process.env["CRYSTAL_RL_RUNS"] ?? "runs"): RunInfo[] {
   if (!existsSync(store)) return [];
   const out: RunInfo[] = [];
   for (const id of readdirSync(store).sort()) {

@@ -423,7 +423,7 @@ export async function resumeRun(store: string, id: string, parts: LiveParts, opt
  * A handle of a stored run: `id` is an id, a unique prefix of one, or "latest" (default).
  * Throws an Error naming the store when there is no such run.
  */
-export function loadRun(store = "runs", id = "latest"): Run {
+export function loadRun(store = process.env["CRYSTAL_RL_RUNS"] ?? "runs", id = "latest"): Run {
   const run = new Run(store, resolveRunId(store, id));
   run.config; // reads config.json now, so a broken store fails here
   return run;

@@ -105,6 +105,10 @@ export async function execute(ctx: ExecuteContext): Promise<RunStatus> {
           }
           if (ctx.signal?.aborted) break;
         }
+        if (handle) {
+          drawLearning(handle, records);
+          handle.flush?.();
+        }
       } finally {
         log.close();
       }
@@ -210,7 +214,10 @@ export async function execute(ctx: ExecuteContext): Promise<RunStatus> {
         writeStatus(paths, status);
       }
     }
-    if (handle) draw();
+    if (handle) {
+      draw();
+      handle.flush?.(); // the sink throttles too: send the final state before the cell ends
+    }
     return finish(ctx, status, "done");
   } catch (e) {
     status.error = e instanceof Error ? e.message : String(e);

@@ -1,6 +1,7 @@
 import { atomicNumber, elementByNumber } from "./elements.js";
 import { formatFormula, reduceFormula, type Composition } from "./formula.js";
 import { det3, Lattice, matmul3, wrapFractional } from "./lattice.js";
+import { Rng } from "./random-source.js";
 import { AMU_PER_A3_TO_G_PER_CM3 } from "./units.js";
 
 export interface CrystalInit {
@@ -121,6 +122,16 @@ export class Crystal {
 
   withPositions(positions: ArrayLike<number>): Crystal {
     return new Crystal({ cell: this.lattice, positions, numbers: this.numbers });
+  }
+
+  /**
+   * Atoms displaced by Gaussian noise of standard deviation `stdev` Å in each component, as ASE's
+   * `rattle(stdev, seed)` does (with this project's generator, so the numbers differ from numpy's).
+   */
+  rattled(stdev: number, seed = 42): Crystal {
+    if (!(stdev >= 0) || !Number.isFinite(stdev)) throw new RangeError(`stdev must be a non-negative number, got ${stdev}`);
+    const rng = new Rng(seed);
+    return this.withPositions(this.positions.map((x) => x + rng.normal(0, stdev)));
   }
 
   /** Same atoms, new cell; with `scaleAtoms` the fractional coordinates are kept (atoms move with the cell). */

@@ -82,6 +82,7 @@ export async function tempJupyter(name = "crystal-rl"): Promise<TempJupyter> {
     JUPYTER_RUNTIME_DIR: join(dir, "runtime"),
     JUPYTER_CONFIG_DIR: join(dir, "config"),
     CRYSTAL_RL_KERNEL: name,
+    CRYSTAL_RL_RUNS: join(dir, "runs"),
     PYTHONDONTWRITEBYTECODE: "1",
   };
   return { dir, env, cleanup: () => rm(dir, { recursive: true, force: true }) };

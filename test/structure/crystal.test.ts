@@ -88,6 +88,17 @@ describe("Crystal", () => {
     assert.throws(() => tri.supercell([1.5, 1, 1]), /integers/);
   });
 
+  it("rattles atoms with seeded Gaussian noise", () => {
+    const big = sto.supercell([4, 4, 4]);
+    const r = big.rattled(0.1, 7);
+    assert.ok(r.equals(big.rattled(0.1, 7)));
+    assert.ok(!r.equals(big.rattled(0.1, 8)));
+    const d = r.positions.map((x, k) => x - big.positions[k]!);
+    const sd = Math.sqrt(d.reduce((s, x) => s + x * x, 0) / d.length);
+    assert.ok(Math.abs(sd - 0.1) < 0.01, `sd ${sd}`);
+    assert.throws(() => big.rattled(-1), /stdev/);
+  });
+
   it("wraps atoms without moving them in the periodic sense", () => {
     const c = Crystal.fromFractional(Lattice.cubic(4), [1.25, -0.5, 2.0], ["Cu"]);
     assert.deepEqual([...c.wrapped().fractional()].map((x) => +x.toFixed(12)), [0.25, 0.5, 0]);
