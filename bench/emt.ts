@@ -7,15 +7,11 @@
  *
  *   node --import tsx bench/emt.ts      (needs /usr/bin/python3 with python3-ase for the peer column)
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { emt } from "../src/calculators/emt.js";
 import { Crystal } from "../src/structure/crystal.js";
 import { Lattice } from "../src/structure/lattice.js";
 import { neighbourList } from "../src/structure/neighbours.js";
-import { Rng } from "../src/structure/random-source.js";
+import { best, rattle, runPeer, structureJson } from "./common.js";
 
 const A = 3.61;
 const REPEATS: [number, number, number][] = [
@@ -30,66 +26,38 @@ const WARMUP = 10;
 /** Conventional fcc Cu repeated `repeat`, every coordinate moved by a seeded normal of 0.1 Å. */
 function rattledCu(repeat: [number, number, number], seed: number): Crystal {
   const fcc = [0, 0, 0, 0, 0.5, 0.5, 0.5, 0, 0.5, 0.5, 0.5, 0];
-  const base = Crystal.fromFractional(Lattice.cubic(A), fcc, ["Cu", "Cu", "Cu", "Cu"]).supercell(repeat);
-  const rng = new Rng(seed);
-  return base.withPositions(Float64Array.from(base.positions, (x) => x + rng.normal(0, 0.1)));
+  return rattle(Crystal.fromFractional(Lattice.cubic(A), fcc, ["Cu", "Cu", "Cu", "Cu"]).supercell(repeat), 0.1, seed);
 }
 
-function best(runs: number, f: () => unknown): number {
-  let t = Infinity;
-  for (let k = 0; k < runs; k++) {
-    const t0 = performance.now();
-    f();
-    t = Math.min(t, performance.now() - t0);
-  }
-  return t;
-}
-
-const dir = mkdtempSync(join(tmpdir(), "crystal-rl-bench-"));
-try {
-  const crystals = REPEATS.map((r, k) => rattledCu(r, k + 1));
-  const files = crystals.map((c, k) => {
-    const f = join(dir, `cu${k}.json`);
-    writeFileSync(f, JSON.stringify({ cell: c.lattice.toArray(), positions: [...c.positions], numbers: [...c.numbers] }));
-    return f;
-  });
-  let peer: { natoms: number; energy: number; ms: number }[] = [];
-  try {
-    const out = execFileSync("/usr/bin/python3", ["bench/emt_ase.py", ASE_RUNS.join(","), ...files], {
-      encoding: "utf8",
-      maxBuffer: 1 << 24,
-    });
-    peer = out.trim().split("\n").map((l) => JSON.parse(l));
-  } catch (e) {
-    console.error(`ASE peer unavailable (${(e as Error).message.split("\n")[0]}); printing crystal-rl only`);
-  }
-  const calc = emt();
+const crystals = REPEATS.map((r, k) => rattledCu(r, k + 1));
+const peer = runPeer<{ natoms: number; energy: number; ms: number }>("ASE", "bench/emt_ase.py", crystals.map(structureJson), (files) => [
+  ASE_RUNS.join(","),
+  ...files,
+]);
+const calc = emt();
+console.log(
+  `EMT energy + forces, rattled fcc Cu, best of ${RUNS.join("/")} (ASE ${ASE_RUNS.join("/")}) after warm-up; ` +
+    `${new Date().toISOString().slice(0, 10)}, node ${process.version}`,
+);
+console.log("natoms  pairs     crystal-rl ms  of which nlist ms  µs/atom  ASE ms     ASE/crystal-rl");
+for (let k = 0; k < crystals.length; k++) {
+  const c = crystals[k]!;
+  for (let w = 0; w < WARMUP; w++) calc.computeSync(c);
+  let energy = 0;
+  const ms = best(RUNS[k]!, () => (energy = calc.computeSync(c).energy));
+  let pairs = 0;
+  const nl = best(RUNS[k]!, () => (pairs = neighbourList(c, calc.cutoff()).count));
+  const p = peer[k];
+  if (p && Math.abs(p.energy - energy) > 1e-6) throw new Error(`energy differs from ASE at ${c.natoms} atoms: ${energy} vs ${p.energy}`);
   console.log(
-    `EMT energy + forces, rattled fcc Cu, best of ${RUNS.join("/")} (ASE ${ASE_RUNS.join("/")}) after warm-up; ` +
-      `${new Date().toISOString().slice(0, 10)}, node ${process.version}`,
+    [
+      String(c.natoms).padEnd(7),
+      String(pairs).padEnd(9),
+      ms.toFixed(2).padStart(13),
+      nl.toFixed(2).padStart(18),
+      ((1000 * ms) / c.natoms).toFixed(2).padStart(8),
+      (p ? p.ms.toFixed(1) : "-").padStart(7),
+      (p ? (p.ms / ms).toFixed(1) + "x" : "-").padStart(17),
+    ].join(" "),
   );
-  console.log("natoms  pairs     crystal-rl ms  of which nlist ms  µs/atom  ASE ms     ASE/crystal-rl");
-  for (let k = 0; k < crystals.length; k++) {
-    const c = crystals[k]!;
-    for (let w = 0; w < WARMUP; w++) calc.computeSync(c);
-    let energy = 0;
-    const ms = best(RUNS[k]!, () => (energy = calc.computeSync(c).energy));
-    let pairs = 0;
-    const nl = best(RUNS[k]!, () => (pairs = neighbourList(c, calc.cutoff()).count));
-    const p = peer[k];
-    if (p && Math.abs(p.energy - energy) > 1e-6) throw new Error(`energy differs from ASE at ${c.natoms} atoms: ${energy} vs ${p.energy}`);
-    console.log(
-      [
-        String(c.natoms).padEnd(7),
-        String(pairs).padEnd(9),
-        ms.toFixed(2).padStart(13),
-        nl.toFixed(2).padStart(18),
-        ((1000 * ms) / c.natoms).toFixed(2).padStart(8),
-        (p ? p.ms.toFixed(1) : "-").padStart(7),
-        (p ? (p.ms / ms).toFixed(1) + "x" : "-").padStart(17),
-      ].join(" "),
-    );
-  }
-} finally {
-  rmSync(dir, { recursive: true, force: true });
 }

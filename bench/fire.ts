@@ -6,13 +6,11 @@
  *
  *   node --import tsx bench/fire.ts       (needs /usr/bin/python3 with python3-ase for the ASE column)
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { EMT } from "../src/calculators/emt.js";
 import { FIRE, type RelaxResult } from "../src/optimizers/index.js";
 import { Crystal } from "../src/structure/crystal.js";
+import { runPeer } from "./common.js";
 
 const FMAX = 0.05;
 const REPEATS = 3;
@@ -27,18 +25,12 @@ for (let k = 0; k < REPEATS; k++) {
   if (!ours || r.seconds < ours.seconds) ours = r;
 }
 
-const dir = mkdtempSync(join(tmpdir(), "crystal-rl-bench-"));
-let ase: { steps: number; forceCalls: number; energy: number; fmax: number; seconds: number } | undefined;
-try {
-  const file = join(dir, "cu108.json");
-  writeFileSync(file, JSON.stringify(start));
-  const out = execFileSync("/usr/bin/python3", ["bench/fire_ase.py", file, String(FMAX), String(REPEATS)], { encoding: "utf8" });
-  ase = JSON.parse(out.trim());
-} catch (e) {
-  console.error(`ASE peer unavailable (${(e as Error).message.split("\n")[0]}); printing crystal-rl only`);
-} finally {
-  rmSync(dir, { recursive: true, force: true });
-}
+const [ase] = runPeer<{ steps: number; forceCalls: number; energy: number; fmax: number; seconds: number }>(
+  "ASE",
+  "bench/fire_ase.py",
+  [start],
+  (files) => [...files, String(FMAX), String(REPEATS)],
+);
 
 const r = ours!;
 console.log(`FIRE, Cu 108 atoms rattled 0.1 Å, EMT, fmax ${FMAX}; best of ${REPEATS}; ${new Date().toISOString().slice(0, 10)}, node ${process.version}`);

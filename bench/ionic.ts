@@ -10,15 +10,11 @@
  *   node --import tsx bench/ionic.ts          (needs `lmp` and /usr/bin/python3 for the LAMMPS columns)
  *   node --import tsx bench/ionic.ts 40 80    (only these sizes)
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Ionic, PEDONE_2006 } from "../src/calculators/ionic.js";
 import type { Crystal } from "../src/structure/crystal.js";
 import { perovskite } from "../src/structure/prototypes.js";
 import { randomCrystal } from "../src/structure/random.js";
-import { Rng } from "../src/structure/random-source.js";
+import { best, rattle, runPeer } from "./common.js";
 
 const SIZES = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const ALL = SIZES.length ? SIZES : [40, 80, 1000, 10000];
@@ -26,9 +22,7 @@ const ALL = SIZES.length ? SIZES : [40, 80, 1000, 10000];
 function structure(n: number): Crystal {
   if (n === 40 || n === 80) return randomCrystal({ composition: "SrTiO3", atoms: n }, n === 40 ? 1 : 2);
   const reps: Record<number, [number, number, number]> = { 1000: [5, 5, 8], 10000: [10, 10, 20] };
-  const c = perovskite("Sr", "Ti", "O", 3.905).supercell(reps[n] ?? [1, 1, n / 5]);
-  const rng = new Rng(n);
-  return c.withPositions(c.positions.map((x) => x + 0.05 * rng.normal()));
+  return rattle(perovskite("Sr", "Ti", "O", 3.905).supercell(reps[n] ?? [1, 1, n / 5]), 0.05, n);
 }
 
 /** Milliseconds per call: the best of `rounds` means over `reps` calls, after `warm` calls. */
@@ -36,13 +30,11 @@ function time(f: () => unknown, n: number): number {
   const reps = n >= 10000 ? 2 : n >= 1000 ? 10 : 200;
   const rounds = n >= 10000 ? 2 : 5;
   for (let k = 0; k < Math.min(reps, 3); k++) f();
-  let best = Infinity;
-  for (let r = 0; r < rounds; r++) {
-    const t0 = performance.now();
-    for (let k = 0; k < reps; k++) f();
-    best = Math.min(best, (performance.now() - t0) / reps);
-  }
-  return best;
+  return (
+    best(rounds, () => {
+      for (let k = 0; k < reps; k++) f();
+    }) / reps
+  );
 }
 
 function maxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -62,33 +54,25 @@ const ours = crystals.map((c) => {
   return { c, p, ms, r, ref };
 });
 
-let peer: { natoms: number; ms_rebuild: number; ms_reuse: number; energy: number; forces: number[][] }[] = [];
-const dir = mkdtempSync(join(tmpdir(), "crystal-rl-bench-"));
-try {
-  const input = ours.map(({ c, p }) => ({
-    natoms: c.natoms,
-    cell: c.lattice.toArray(),
-    positions: c.toJSON().positions,
-    symbols: c.symbols,
-    charges: Array.from(calc.charges(c)),
-    pedone: Object.fromEntries(["Sr", "Ti", "O"].map((s) => [s, [PEDONE_2006[s]!.D, PEDONE_2006[s]!.a, PEDONE_2006[s]!.r0, PEDONE_2006[s]!.C]])),
-    cutoff: calc.cutoff,
-    alpha: p.alpha,
-    rcut: p.rcut,
-    accuracy: p.accuracy,
-    steps: c.natoms >= 10000 ? 3 : c.natoms >= 1000 ? 20 : 200,
-  }));
-  const file = join(dir, "structures.json");
-  writeFileSync(file, JSON.stringify(input));
-  try {
-    const out = execFileSync("/usr/bin/python3", ["bench/ionic_lammps.py", file], { encoding: "utf8", maxBuffer: 1 << 28 });
-    peer = out.trim().split("\n").map((l) => JSON.parse(l));
-  } catch (e) {
-    console.error(`LAMMPS peer unavailable (${(e as Error).message.split("\n")[0]}); printing crystal-rl only`);
-  }
-} finally {
-  rmSync(dir, { recursive: true, force: true });
-}
+const input = ours.map(({ c, p }) => ({
+  natoms: c.natoms,
+  cell: c.lattice.toArray(),
+  positions: c.toJSON().positions,
+  symbols: c.symbols,
+  charges: Array.from(calc.charges(c)),
+  pedone: Object.fromEntries(["Sr", "Ti", "O"].map((s) => [s, [PEDONE_2006[s]!.D, PEDONE_2006[s]!.a, PEDONE_2006[s]!.r0, PEDONE_2006[s]!.C]])),
+  cutoff: calc.cutoff,
+  alpha: p.alpha,
+  rcut: p.rcut,
+  accuracy: p.accuracy,
+  steps: c.natoms >= 10000 ? 3 : c.natoms >= 1000 ? 20 : 200,
+}));
+const peer = runPeer<{ natoms: number; ms_rebuild: number; ms_reuse: number; energy: number; forces: number[][] }>(
+  "LAMMPS",
+  "bench/ionic_lammps.py",
+  [input],
+  (files) => files,
+);
 
 // Best of two: crystal-rl again after LAMMPS, in case the machine was busy the first time.
 for (const o of ours) o.ms = Math.min(o.ms, time(() => calc.computeSync(o.c), o.c.natoms));

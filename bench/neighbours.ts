@@ -5,14 +5,11 @@
  *
  *   npm run bench:neighbours            (needs /usr/bin/python3 with python3-ase for the peer column)
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Crystal } from "../src/structure/crystal.js";
 import { Lattice } from "../src/structure/lattice.js";
 import { neighbourList } from "../src/structure/neighbours.js";
 import { Rng } from "../src/structure/random-source.js";
+import { best, runPeer, structureJson } from "./common.js";
 
 const CUTOFF = 5;
 const SIZES = [1_000, 10_000, 100_000];
@@ -26,53 +23,28 @@ function box(n: number, seed: number): Crystal {
   return Crystal.fromFractional(lattice, frac, new Int32Array(n).fill(8));
 }
 
-function best(f: () => unknown): number {
-  let t = Infinity;
-  for (let k = 0; k < REPEATS; k++) {
-    const t0 = performance.now();
-    f();
-    t = Math.min(t, performance.now() - t0);
-  }
-  return t;
-}
-
-const dir = mkdtempSync(join(tmpdir(), "crystal-rl-bench-"));
-try {
-  const crystals = SIZES.map((n, k) => box(n, k + 1));
-  const files = crystals.map((c, k) => {
-    const f = join(dir, `box${k}.json`);
-    writeFileSync(f, JSON.stringify({ cell: c.lattice.toArray(), positions: [...c.positions], numbers: [...c.numbers] }));
-    return f;
-  });
-  let peer: { natoms: number; pairs: number; ms: number }[] = [];
-  try {
-    const out = execFileSync("/usr/bin/python3", ["bench/neighbours_ase.py", String(CUTOFF), String(REPEATS), ...files], {
-      encoding: "utf8",
-      maxBuffer: 1 << 24,
-    });
-    peer = out.trim().split("\n").map((l) => JSON.parse(l));
-  } catch (e) {
-    console.error(`ASE peer unavailable (${(e as Error).message.split("\n")[0]}); printing crystal-rl only`);
-  }
-  console.log(`neighbour list, cutoff ${CUTOFF} Å, best of ${REPEATS}; ${new Date().toISOString().slice(0, 10)}, node ${process.version}`);
-  console.log("natoms    pairs       crystal-rl ms  µs/atom  ASE ms     ASE/crystal-rl");
-  for (let k = 0; k < SIZES.length; k++) {
-    const c = crystals[k]!;
-    let pairs = 0;
-    const ms = best(() => (pairs = neighbourList(c, CUTOFF).count));
-    const p = peer[k];
-    if (p && p.pairs !== pairs) throw new Error(`pair count differs from ASE at ${c.natoms} atoms: ${pairs} vs ${p.pairs}`);
-    console.log(
-      [
-        String(c.natoms).padEnd(9),
-        String(pairs).padEnd(11),
-        ms.toFixed(1).padStart(13),
-        ((1000 * ms) / c.natoms).toFixed(2).padStart(8),
-        (p ? p.ms.toFixed(1) : "-").padStart(7),
-        (p ? (p.ms / ms).toFixed(2) + "x" : "-").padStart(17),
-      ].join(" "),
-    );
-  }
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+const crystals = SIZES.map((n, k) => box(n, k + 1));
+const peer = runPeer<{ natoms: number; pairs: number; ms: number }>("ASE", "bench/neighbours_ase.py", crystals.map(structureJson), (files) => [
+  String(CUTOFF),
+  String(REPEATS),
+  ...files,
+]);
+console.log(`neighbour list, cutoff ${CUTOFF} Å, best of ${REPEATS}; ${new Date().toISOString().slice(0, 10)}, node ${process.version}`);
+console.log("natoms    pairs       crystal-rl ms  µs/atom  ASE ms     ASE/crystal-rl");
+for (let k = 0; k < SIZES.length; k++) {
+  const c = crystals[k]!;
+  let pairs = 0;
+  const ms = best(REPEATS, () => (pairs = neighbourList(c, CUTOFF).count));
+  const p = peer[k];
+  if (p && p.pairs !== pairs) throw new Error(`pair count differs from ASE at ${c.natoms} atoms: ${pairs} vs ${p.pairs}`);
+  console.log(
+    [
+      String(c.natoms).padEnd(9),
+      String(pairs).padEnd(11),
+      ms.toFixed(1).padStart(13),
+      ((1000 * ms) / c.natoms).toFixed(2).padStart(8),
+      (p ? p.ms.toFixed(1) : "-").padStart(7),
+      (p ? (p.ms / ms).toFixed(2) + "x" : "-").padStart(17),
+    ].join(" "),
+  );
 }

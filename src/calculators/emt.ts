@@ -2,6 +2,7 @@ import type { Crystal } from "../structure/crystal.js";
 import { atomicNumber, symbolOf } from "../structure/elements.js";
 import { neighbourList } from "../structure/neighbours.js";
 import { EmbeddedCalculator, type Computed, type ComputeRequest } from "./calculator.js";
+import { PairAccumulator } from "./pair-sum.js";
 
 /**
  * Effective medium theory: K. W. Jacobsen, P. Stoltze, J. K. Nørskov, "A semi-empirical effective
@@ -321,43 +322,16 @@ export class EMT extends EmbeddedCalculator {
     // Pass 2: dE/dr of each pair (pair term and both embedding terms), into forces and the virial.
     const { vectors: V } = list;
     const forces = request.forces ? new Float64Array(3 * n) : undefined;
-    let sxx = 0;
-    let syy = 0;
-    let szz = 0;
-    let syz = 0;
-    let sxz = 0;
-    let sxy = 0;
+    const sums = new PairAccumulator(forces, request.stress);
     for (let t = 0; t < q; t++) {
       const p = pair[t]!;
       const i = I[p]!;
       const j = J[p]!;
       const g = gPair[t]! - deds[i]! * gI[t]! - deds[j]! * gJ[t]!; // (dE/dr)/r
-      const vx = V[3 * p]!;
-      const vy = V[3 * p + 1]!;
-      const vz = V[3 * p + 2]!;
-      if (forces) {
-        const fx = g * vx;
-        const fy = g * vy;
-        const fz = g * vz;
-        forces[3 * i]! += fx;
-        forces[3 * i + 1]! += fy;
-        forces[3 * i + 2]! += fz;
-        forces[3 * j]! -= fx;
-        forces[3 * j + 1]! -= fy;
-        forces[3 * j + 2]! -= fz;
-      }
-      sxx += g * vx * vx;
-      syy += g * vy * vy;
-      szz += g * vz * vz;
-      syz += g * vy * vz;
-      sxz += g * vx * vz;
-      sxy += g * vx * vy;
+      sums.add(i, j, g, V[3 * p]!, V[3 * p + 1]!, V[3 * p + 2]!);
     }
     if (forces) result.forces = forces;
-    if (request.stress) {
-      const v = crystal.volume;
-      result.stress = new Float64Array([sxx / v, syy / v, szz / v, syz / v, sxz / v, sxy / v]);
-    }
+    if (request.stress) result.stress = sums.stress(crystal.volume);
     return result;
   }
 }

@@ -1,7 +1,12 @@
 import type { Crystal } from "../structure/crystal.js";
-import { Lattice } from "../structure/lattice.js";
+import { forEachPair } from "../structure/cell-list.js";
 import { elementBySymbol, symbolOf } from "../structure/elements.js";
 import { EmbeddedCalculator, positive, type Computed, type ComputeRequest } from "./calculator.js";
+import { addSymmetric, PairAccumulator, voigt } from "./pair-sum.js";
+
+// Defined here once, now shared: the streaming pair visitor lives with the neighbour list
+// (structure/cell-list.ts), addSymmetric with the pair accumulator (pair-sum.ts). Re-exported so that
+// imports from ewald.js keep working.
 
 /**
  * Ewald summation of point charges in any (triclinic) periodic cell: energy, forces and stress.
@@ -27,8 +32,8 @@ import { EmbeddedCalculator, positive, type Computed, type ComputeRequest } from
  *
  * The reciprocal sum runs over half of k-space (k and −k give the same term) and builds e^{ik·r_j} by
  * recurrence over integer multiples of the reciprocal vectors, so one k-vector costs one complex
- * product per atom. The real-space sum visits each unordered pair once through `forEachPair`, a cell
- * list that stores no pair list.
+ * product per atom. The real-space sum visits each unordered pair once through `forEachPair`
+ * (structure/cell-list.ts), a cell list that stores no pair list.
  *
  * @example
  * const { energy, forces } = ewald(perovskite("Sr", "Ti", "O", 3.905), [2, 4, -2, -2, -2]);
@@ -154,252 +159,6 @@ export function erfcWithExp(x: number, e2: number): number {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Each unordered pair once: a cell list that stores no pair list
-// ---------------------------------------------------------------------------------------------------
-
-/** A batch of pairs from `forEachPair`; the arrays are reused between batches: read them in the callback. */
-export interface PairBatch {
-  /** Number of valid entries. */
-  count: number;
-  /** First and second atom of each pair (original indices; i === j for an atom and its own image). */
-  readonly i: Int32Array;
-  readonly j: Int32Array;
-  /** Cartesian vector from atom i to the image of atom j (Å). */
-  readonly dx: Float64Array;
-  readonly dy: Float64Array;
-  readonly dz: Float64Array;
-  /** Squared distance (Å²). */
-  readonly r2: Float64Array;
-}
-
-const BATCH = 2048;
-/** Mean number of atoms per bin of `forEachPair`. */
-const BIN_ATOMS = 3;
-
-/**
- * Calls `onBatch` with every unordered pair of points of the periodic structure closer than `cutoff`,
- * each exactly once: pairs of distinct atoms over all images, and an atom with each of its own images
- * (one of ±S). Linear in N: atoms are binned in fractional space, about three atoms per bin at the
- * mean density (bins no thinner than cutoff/8), and a half stencil of bin offsets (lexicographically
- * ≥ 0) is kept only where the two bins can hold points closer than the cutoff (the exact distance
- * between the two parallelepipeds), so the candidates hug the cut-off sphere. Cut-offs beyond the cell
- * height reach as many images as needed. Nothing of size N × neighbours is stored. The stencil of the
- * last cell is cached (a fixed-cell relaxation builds it once).
- */
-export function forEachPair(crystal: Crystal, cutoff: number, onBatch: (batch: PairBatch) => void): void {
-  if (!(cutoff > 0) || !Number.isFinite(cutoff)) throw new RangeError(`cutoff must be a positive number, got ${cutoff}`);
-  const n = crystal.natoms;
-  if (n === 0) return;
-  const lattice = crystal.lattice;
-  const m = lattice.matrix;
-  const h = lattice.heights;
-  // Bins about BIN_ATOMS atoms each (at the mean density) but no thinner than cutoff/8: fine bins make
-  // the kept stencil hug the cut-off sphere, so few candidate pairs are rejected.
-  const edge = Math.max(cutoff / 8, Math.cbrt((BIN_ATOMS * lattice.volume) / n));
-  const nb = [0, 1, 2].map((d) => Math.max(1, Math.floor(h[d]! / edge))) as [number, number, number];
-  const [n0, n1, n2] = nb;
-  const stencil = halfStencil(m, nb, cutoff);
-
-  // Wrap into [0, 1) and bin.
-  const frac = lattice.toFractional(crystal.positions);
-  const bin = new Int32Array(n);
-  for (let a = 0; a < n; a++) {
-    let b = 0;
-    for (let d = 0; d < 3; d++) {
-      let g = frac[3 * a + d]! - Math.floor(frac[3 * a + d]!);
-      if (g >= 1) g -= 1;
-      frac[3 * a + d] = g;
-      b = b * nb[d]! + Math.min(nb[d]! - 1, Math.floor(g * nb[d]!));
-    }
-    bin[a] = b;
-  }
-  const nbins = n0 * n1 * n2;
-  const binStart = new Int32Array(nbins + 1);
-  for (let a = 0; a < n; a++) binStart[bin[a]! + 1]!++;
-  for (let b = 0; b < nbins; b++) binStart[b + 1]! += binStart[b]!;
-  const fill = binStart.slice(0, nbins);
-  const order = new Int32Array(n);
-  for (let a = 0; a < n; a++) order[fill[bin[a]!]!++] = a;
-  const px = new Float64Array(n);
-  const py = new Float64Array(n);
-  const pz = new Float64Array(n);
-  for (let p = 0; p < n; p++) {
-    const a = order[p]!;
-    const f0 = frac[3 * a]!;
-    const f1 = frac[3 * a + 1]!;
-    const f2 = frac[3 * a + 2]!;
-    px[p] = f0 * m[0]! + f1 * m[3]! + f2 * m[6]!;
-    py[p] = f0 * m[1]! + f1 * m[4]! + f2 * m[7]!;
-    pz[p] = f0 * m[2]! + f1 * m[5]! + f2 * m[8]!;
-  }
-
-  const batch: PairBatch = {
-    count: 0,
-    i: new Int32Array(BATCH),
-    j: new Int32Array(BATCH),
-    dx: new Float64Array(BATCH),
-    dy: new Float64Array(BATCH),
-    dz: new Float64Array(BATCH),
-    r2: new Float64Array(BATCH),
-  };
-  const { i: BI, j: BJ, dx: BX, dy: BY, dz: BZ, r2: BR } = batch;
-  const c2 = cutoff * cutoff;
-  let k = 0;
-  for (let bx = 0; bx < n0; bx++)
-    for (let by = 0; by < n1; by++)
-      for (let bz = 0; bz < n2; bz++) {
-        const b = (bx * n1 + by) * n2 + bz;
-        const p0 = binStart[b]!;
-        const p1 = binStart[b + 1]!;
-        if (p0 === p1) continue;
-        for (let s = 0; s < stencil.length; s += 3) {
-          const ox = stencil[s]!;
-          const oy = stencil[s + 1]!;
-          const oz = stencil[s + 2]!;
-          const gx = bx + ox;
-          const gy = by + oy;
-          const gz = bz + oz;
-          const sx = Math.floor(gx / n0);
-          const sy = Math.floor(gy / n1);
-          const sz = Math.floor(gz / n2);
-          const cb = ((gx - sx * n0) * n1 + (gy - sy * n1)) * n2 + (gz - sz * n2);
-          const q0 = binStart[cb]!;
-          const q1 = binStart[cb + 1]!;
-          if (q0 === q1) continue;
-          const tx = sx * m[0]! + sy * m[3]! + sz * m[6]!;
-          const ty = sx * m[1]! + sy * m[4]! + sz * m[7]!;
-          const tz = sx * m[2]! + sy * m[5]! + sz * m[8]!;
-          const same = ox === 0 && oy === 0 && oz === 0;
-          for (let p = p0; p < p1; p++) {
-            const ax = px[p]! - tx;
-            const ay = py[p]! - ty;
-            const az = pz[p]! - tz;
-            const a = order[p]!;
-            for (let q = same ? p + 1 : q0; q < q1; q++) {
-              const vx = px[q]! - ax;
-              const vy = py[q]! - ay;
-              const vz = pz[q]! - az;
-              const d2 = vx * vx + vy * vy + vz * vz;
-              if (d2 >= c2) continue;
-              BI[k] = a;
-              BJ[k] = order[q]!;
-              BX[k] = vx;
-              BY[k] = vy;
-              BZ[k] = vz;
-              BR[k] = d2;
-              if (++k === BATCH) {
-                batch.count = k;
-                onBatch(batch);
-                k = 0;
-              }
-            }
-          }
-        }
-      }
-  if (k > 0) {
-    batch.count = k;
-    onBatch(batch);
-  }
-}
-
-/** The last stencil built, keyed by cell, bin counts and cut-off (a relaxation keeps its cell). */
-let stencilCache: { key: Float64Array; stencil: Int32Array } | undefined;
-
-/**
- * Bin offsets (3 per entry) of a half stencil: o lexicographically >= 0, kept when the two bins (the
- * parallelepipeds spanned by the rows of `m` divided by nb) can hold points closer than `cutoff`.
- */
-function halfStencil(m: Float64Array, nb: [number, number, number], cutoff: number): Int32Array {
-  const key = new Float64Array([...m, ...nb, cutoff]);
-  if (stencilCache && stencilCache.key.every((v, k) => v === key[k])) return stencilCache.stencil;
-  const h = new Lattice(m).heights;
-  // Bins of thickness h_d / nb_d: |o_d| bins apart are at least (|o_d| − 1) h_d / nb_d apart.
-  const reach = [0, 1, 2].map((d) => Math.ceil((cutoff * nb[d]!) / h[d]!));
-  // Bin edge vectors e_d = a_d / nb_d and their Gram matrix.
-  const e = [0, 1, 2].map((d) => [m[3 * d]! / nb[d]!, m[3 * d + 1]! / nb[d]!, m[3 * d + 2]! / nb[d]!]);
-  const G = new Float64Array(9);
-  for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) G[3 * a + b] = e[a]![0]! * e[b]![0]! + e[a]![1]! * e[b]![1]! + e[a]![2]! * e[b]![2]!;
-  const out: number[] = [];
-  const c2 = cutoff * cutoff * (1 + 1e-12);
-  const [r0, r1, r2] = reach as [number, number, number];
-  for (let ox = 0; ox <= r0; ox++)
-    for (let oy = ox === 0 ? 0 : -r1; oy <= r1; oy++)
-      for (let oz = ox === 0 && oy === 0 ? 0 : -r2; oz <= r2; oz++) {
-        // Points of the two bins differ by Σ w_d e_d with w_d ∈ [o_d − 1, o_d + 1].
-        if (boxMinNorm2(G, ox, oy, oz) < c2) out.push(ox, oy, oz);
-      }
-  const stencil = Int32Array.from(out);
-  stencilCache = { key, stencil };
-  return stencil;
-}
-
-/**
- * min of wᵀ G w over the box w_d ∈ [o_d − 1, o_d + 1] (G positive definite, row-major 3x3): at the
- * minimum each w_d sits at a bound or is free (KKT); enumerate the 27 patterns, solve for the free
- * components, keep the feasible minimum.
- */
-function boxMinNorm2(G: Float64Array, ox: number, oy: number, oz: number): number {
-  const o = [ox, oy, oz];
-  let best = Infinity;
-  const w = [0, 0, 0];
-  const free: number[] = [];
-  for (let pattern = 0; pattern < 27; pattern++) {
-    let code = pattern;
-    free.length = 0;
-    for (let d = 0; d < 3; d++) {
-      const st = code % 3; // 0: lower bound, 1: upper bound, 2: free
-      code = Math.floor(code / 3);
-      if (st === 2) free.push(d);
-      else w[d] = o[d]! + (st === 0 ? -1 : 1);
-    }
-    if (free.length > 0) {
-      // G_FF w_F = −G_Fx w_x
-      const f = free.length;
-      const A: number[][] = [];
-      const rhs: number[] = [];
-      for (let t = 0; t < f; t++) {
-        const a = free[t]!;
-        A.push(free.map((b) => G[3 * a + b]!));
-        let s = 0;
-        for (let d = 0; d < 3; d++) if (!free.includes(d)) s -= G[3 * a + d]! * w[d]!;
-        rhs.push(s);
-      }
-      const sol = solveSmall(A, rhs);
-      if (!sol) continue;
-      let ok = true;
-      for (let t = 0; t < f; t++) {
-        const d = free[t]!;
-        if (sol[t]! < o[d]! - 1 - 1e-12 || sol[t]! > o[d]! + 1 + 1e-12) ok = false;
-        w[d] = sol[t]!;
-      }
-      if (!ok) continue;
-    }
-    let q = 0;
-    for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) q += w[a]! * G[3 * a + b]! * w[b]!;
-    if (q < best) best = q;
-  }
-  return Math.max(0, best);
-}
-
-/** Solves a 1x1, 2x2 or 3x3 system by Cramer's rule; null when singular. */
-function solveSmall(A: number[][], b: number[]): number[] | null {
-  const n = b.length;
-  if (n === 1) return A[0]![0]! === 0 ? null : [b[0]! / A[0]![0]!];
-  if (n === 2) {
-    const det = A[0]![0]! * A[1]![1]! - A[0]![1]! * A[1]![0]!;
-    if (det === 0) return null;
-    return [(b[0]! * A[1]![1]! - A[0]![1]! * b[1]!) / det, (A[0]![0]! * b[1]! - b[0]! * A[1]![0]!) / det];
-  }
-  const det3 = (M: number[][]): number =>
-    M[0]![0]! * (M[1]![1]! * M[2]![2]! - M[1]![2]! * M[2]![1]!) -
-    M[0]![1]! * (M[1]![0]! * M[2]![2]! - M[1]![2]! * M[2]![0]!) +
-    M[0]![2]! * (M[1]![0]! * M[2]![1]! - M[1]![1]! * M[2]![0]!);
-  const det = det3(A);
-  if (det === 0) return null;
-  return [0, 1, 2].map((c) => det3(A.map((row, r) => row.map((v, k) => (k === c ? b[r]! : v)))) / det);
-}
-
-// ---------------------------------------------------------------------------------------------------
 // Parameters
 // ---------------------------------------------------------------------------------------------------
 
@@ -519,6 +278,9 @@ export function ewaldReciprocal(crystal: Crystal, charges: ArrayLike<number>, al
   const SI = new Float64Array(runMax);
   const GW = new Float64Array(runMax);
   const LV = new Float64Array(runMax);
+  // Per atom: e^{i(u + lmin b2)·r_a} of the current run, from pass 1 for pass 2.
+  const ZR = new Float64Array(n);
+  const ZI = new Float64Array(n);
   let energy = 0;
   let count = 0;
   let w00 = 0, w01 = 0, w02 = 0, w11 = 0, w12 = 0, w22 = 0;
@@ -559,6 +321,8 @@ export function ewaldReciprocal(crystal: Crystal, charges: ArrayLike<number>, al
         const ti = ar * bi + ai * br;
         let wr = tr * cr - ti * ci;
         let wi = tr * ci + ti * cr;
+        ZR[a] = wr; // kept for pass 2
+        ZI[a] = wi;
         const er = R2[n + a]!; // e^{iθ2}
         const ei = I2[n + a]!;
         for (let t = 0; t < nl; t++) {
@@ -605,16 +369,8 @@ export function ewaldReciprocal(crystal: Crystal, charges: ArrayLike<number>, al
       for (let a = 0; a < n; a++) {
         const qa = q[a]!;
         if (qa === 0) continue;
-        const ar = R0[hn + a]!;
-        const ai = I0[hn + a]!;
-        const br = R1[ka + a]!;
-        const bi = ks * I1[ka + a]!;
-        const cr = R2[la + a]!;
-        const ci = ls * I2[la + a]!;
-        const tr = ar * br - ai * bi;
-        const ti = ar * bi + ai * br;
-        let wr = tr * cr - ti * ci;
-        let wi = tr * ci + ti * cr;
+        let wr = ZR[a]!; // e^{i(u + lmin b2)·r_a}, from pass 1
+        let wi = ZI[a]!;
         const er = R2[n + a]!;
         const ei = I2[n + a]!;
         let sa = 0;
@@ -664,12 +420,9 @@ export function ewaldSelfAndBackground(crystal: Crystal, charges: ArrayLike<numb
 /** The real-space sum k Σ q_i q_j erfc(αr)/r over pairs closer than `rcut`, added into `acc`. */
 export function ewaldReal(crystal: Crystal, charges: ArrayLike<number>, alpha: number, rcut: number, acc: EwaldAccumulator): void {
   const q = Float64Array.from(charges);
-  const F = acc.forces;
-  const W = acc.virial;
   const twoAlphaOverSqrtPi = (2 * alpha) / Math.sqrt(Math.PI);
   const ke = COULOMB_CONSTANT;
-  let energy = 0;
-  let w00 = 0, w01 = 0, w02 = 0, w11 = 0, w12 = 0, w22 = 0;
+  const sums = new PairAccumulator(acc.forces, acc.virial !== undefined);
   forEachPair(crystal, rcut, (b) => {
     const { i: I, j: J, dx: X, dy: Y, dz: Z, r2: R2 } = b;
     for (let p = 0; p < b.count; p++) {
@@ -682,53 +435,14 @@ export function ewaldReal(crystal: Crystal, charges: ArrayLike<number>, alpha: n
       const x = alpha * r;
       const e2 = Math.exp(-x * x);
       const ec = (qq * erfcWithExp(x, e2)) / r;
-      energy += ec;
+      sums.energy += ec;
       // g = (de/dr)/r = −(ec + qq 2α/√π e^{−x²}) / r²
       const g = -(ec + qq * twoAlphaOverSqrtPi * e2) / r2;
-      const vx = X[p]!;
-      const vy = Y[p]!;
-      const vz = Z[p]!;
-      if (F) {
-        const fx = g * vx;
-        const fy = g * vy;
-        const fz = g * vz;
-        F[3 * i]! += fx;
-        F[3 * i + 1]! += fy;
-        F[3 * i + 2]! += fz;
-        F[3 * j]! -= fx;
-        F[3 * j + 1]! -= fy;
-        F[3 * j + 2]! -= fz;
-      }
-      if (W) {
-        w00 += g * vx * vx;
-        w01 += g * vx * vy;
-        w02 += g * vx * vz;
-        w11 += g * vy * vy;
-        w12 += g * vy * vz;
-        w22 += g * vz * vz;
-      }
+      sums.add(i, j, g, X[p]!, Y[p]!, Z[p]!);
     }
   });
-  acc.energy += energy;
-  if (W) addSymmetric(W, w00, w01, w02, w11, w12, w22);
-}
-
-/** Adds a symmetric tensor given by its upper triangle into a row-major 3x3. */
-export function addSymmetric(W: Float64Array, w00: number, w01: number, w02: number, w11: number, w12: number, w22: number): void {
-  W[0]! += w00;
-  W[1]! += w01;
-  W[2]! += w02;
-  W[3]! += w01;
-  W[4]! += w11;
-  W[5]! += w12;
-  W[6]! += w02;
-  W[7]! += w12;
-  W[8]! += w22;
-}
-
-/** Voigt 6 (xx yy zz yz xz xy) of a row-major 3x3 virial divided by the volume. */
-export function virialToStress(W: Float64Array, volume: number): Float64Array {
-  return new Float64Array([W[0]! / volume, W[4]! / volume, W[8]! / volume, W[5]! / volume, W[2]! / volume, W[1]! / volume]);
+  acc.energy += sums.energy;
+  if (acc.virial) sums.addVirialTo(acc.virial);
 }
 
 export interface EwaldOptions extends EwaldParameterOptions {
@@ -772,7 +486,7 @@ export function ewald(crystal: Crystal, charges: ArrayLike<number>, options: Ewa
   ewaldSelfAndBackground(crystal, charges, params.alpha, acc);
   const result: EwaldResult = { energy: acc.energy, parameters: { ...params, kvectors } };
   if (acc.forces) result.forces = acc.forces;
-  if (acc.virial) result.stress = virialToStress(acc.virial, crystal.volume);
+  if (acc.virial) result.stress = voigt(acc.virial, crystal.volume);
   return result;
 }
 

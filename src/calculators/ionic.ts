@@ -1,20 +1,18 @@
 import type { Crystal } from "../structure/crystal.js";
+import { forEachPair } from "../structure/cell-list.js";
 import { symbolOf } from "../structure/elements.js";
 import { EmbeddedCalculator, positive, type Computed, type ComputeRequest } from "./calculator.js";
 import {
-  addSymmetric,
   COULOMB_CONSTANT,
   erfcWithExp,
   ewaldParameters,
   ewaldReciprocal,
   ewaldSelfAndBackground,
-  forEachPair,
-  virialToStress,
   type EwaldAccumulator,
   type EwaldParameterOptions,
   type EwaldParameters,
 } from "./ewald.js";
-import { pairSum } from "./pair-sum.js";
+import { PairAccumulator, pairSum, voigt } from "./pair-sum.js";
 
 /**
  * The rigid-ion oxide force field of A. Pedone, G. Malavasi, M. C. Menziani, A. N. Cormack and U. Segre,
@@ -37,7 +35,7 @@ import { pairSum } from "./pair-sum.js";
  * RangeError naming it and the first atom of it.
  *
  * Evaluation: one pass over each unordered pair within max(cutoff, Ewald rcut) computes the
- * real-space Ewald term and the short-range term together (ewald.ts's `forEachPair`); then the
+ * real-space Ewald term and the short-range term together (`forEachPair`, structure/cell-list.ts); then the
  * reciprocal, self and background Ewald terms. The Ewald splitting α is the balanced one of
  * `ewaldParameters`, raised if needed so that the real-space Coulomb cut-off stays within `cutoff`.
  *
@@ -245,8 +243,7 @@ export class Ionic extends EmbeddedCalculator {
     const erfcx = erfcWithExp;
     const alpha2 = alpha * alpha;
     const c2a = (2 * alpha) / Math.sqrt(Math.PI);
-    let energy = 0;
-    let w00 = 0, w01 = 0, w02 = 0, w11 = 0, w12 = 0, w22 = 0;
+    const sums = new PairAccumulator(F, W !== undefined);
     forEachPair(crystal, Math.max(this.cutoff, rcut), (b) => {
       const { i: I, j: J, dx: X, dy: Y, dz: Z, r2: R2 } = b;
       for (let p = 0; p < b.count; p++) {
@@ -280,38 +277,17 @@ export class Ionic extends EmbeddedCalculator {
             g -= (2 * a * d * x * (x - 1) * ir + 12 * c12 * ir2);
           }
         }
-        energy += e;
-        const vx = X[p]!;
-        const vy = Y[p]!;
-        const vz = Z[p]!;
-        if (F) {
-          const fx = g * vx;
-          const fy = g * vy;
-          const fz = g * vz;
-          F[3 * i]! += fx;
-          F[3 * i + 1]! += fy;
-          F[3 * i + 2]! += fz;
-          F[3 * j]! -= fx;
-          F[3 * j + 1]! -= fy;
-          F[3 * j + 2]! -= fz;
-        }
-        if (W) {
-          w00 += g * vx * vx;
-          w01 += g * vx * vy;
-          w02 += g * vx * vz;
-          w11 += g * vy * vy;
-          w12 += g * vy * vz;
-          w22 += g * vz * vz;
-        }
+        sums.energy += e;
+        sums.add(i, j, g, X[p]!, Y[p]!, Z[p]!);
       }
     });
-    acc.energy += energy;
-    if (W) addSymmetric(W, w00, w01, w02, w11, w12, w22);
+    acc.energy += sums.energy;
+    if (W) sums.addVirialTo(W);
     ewaldReciprocal(crystal, q, alpha, kcut, acc);
     ewaldSelfAndBackground(crystal, q, alpha, acc);
     const out: Computed = { energy: acc.energy };
     if (F) out.forces = F;
-    if (W) out.stress = virialToStress(W, crystal.volume);
+    if (W) out.stress = voigt(W, crystal.volume);
     return out;
   }
 

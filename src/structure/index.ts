@@ -7,3 +7,4 @@ export * from "./neighbours.js";
 export * from "./random-source.js";
 export * from "./prototypes.js";
 export * from "./random.js";
+export * from "./cell-list.js";

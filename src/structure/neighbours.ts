@@ -1,5 +1,6 @@
 import type { Crystal } from "./crystal.js";
 import type { Lattice } from "./lattice.js";
+import { binAtoms, binReach } from "./cell-list.js";
 
 /**
  * Periodic neighbours. Every search here covers as many image shells as the cell's face-to-face
@@ -145,7 +146,8 @@ class PairBuffer {
 
 /**
  * All pairs closer than `cutoff` (Å) over every periodic image, as ASE's `neighbor_list("ijSDd")`:
- * a cell list in fractional space, linear in N. Bins are at least `cutoff` thick along each
+ * a cell list in fractional space (`binAtoms` of cell-list.ts, the binning `forEachPair` shares),
+ * linear in N. Bins are at least `cutoff` thick along each
  * reciprocal direction, so neighbours lie within ±1 bin; when the cutoff exceeds the cell height,
  * the search reaches as many bins (and so image shells) as needed.
  */
@@ -154,52 +156,12 @@ export function neighbourList(crystal: Crystal, cutoff: number): NeighbourList {
   const n = crystal.natoms;
   const lattice = crystal.lattice;
   const m = lattice.matrix;
-  const h = lattice.heights;
-  const nb = [0, 1, 2].map((d) => Math.max(1, Math.min(Math.floor(h[d]! / cutoff), Math.ceil(Math.cbrt(n)) * 4 || 1)));
-  const [n0, n1, n2] = nb as [number, number, number];
-  const reach = [0, 1, 2].map((d) => Math.ceil((cutoff * nb[d]!) / h[d]!));
-  const [r0, r1, r2] = reach as [number, number, number];
-
-  // Wrap into the cell, remembering the integer shift w so that wrapped = original + w · cell.
-  const frac = lattice.toFractional(crystal.positions);
-  const wrap = new Int32Array(3 * n);
-  const wpos = new Float64Array(3 * n);
-  const bin = new Int32Array(n);
-  for (let a = 0; a < n; a++) {
-    const b: number[] = [0, 0, 0];
-    for (let d = 0; d < 3; d++) {
-      const f = frac[3 * a + d]!;
-      let fl = Math.floor(f);
-      let g = f - fl;
-      if (g >= 1) {
-        g -= 1;
-        fl += 1;
-      }
-      frac[3 * a + d] = g;
-      wrap[3 * a + d] = -fl;
-      b[d] = Math.min(nb[d]! - 1, Math.floor(g * nb[d]!));
-    }
-    bin[a] = (b[0]! * n1 + b[1]!) * n2 + b[2]!;
-  }
-  const wc = lattice.toCartesian(frac);
-  wpos.set(wc);
-
-  // Counting sort of atoms by bin (CSR).
-  const nbins = n0 * n1 * n2;
-  const binStart = new Int32Array(nbins + 1);
-  for (let a = 0; a < n; a++) binStart[bin[a]! + 1]!++;
-  for (let b = 0; b < nbins; b++) binStart[b + 1]! += binStart[b]!;
-  const fill = binStart.slice(0, nbins);
-  const order = new Int32Array(n);
-  for (let a = 0; a < n; a++) order[fill[bin[a]!]!++] = a;
-  // Positions in bin order, so the inner loop reads memory contiguously.
-  const binned = new Float64Array(3 * n);
-  for (let p = 0; p < n; p++) {
-    const b = order[p]!;
-    binned[3 * p] = wpos[3 * b]!;
-    binned[3 * p + 1] = wpos[3 * b + 1]!;
-    binned[3 * p + 2] = wpos[3 * b + 2]!;
-  }
+  const { nb, bin, binStart, order, positions: P, wrap } = binAtoms(crystal, cutoff, Math.ceil(Math.cbrt(n)) * 4 || 1);
+  const [n0, n1, n2] = nb;
+  const [r0, r1, r2] = binReach(lattice, nb, cutoff);
+  // Slot of each atom in bin order, for its own wrapped position.
+  const slot = new Int32Array(n);
+  for (let p = 0; p < n; p++) slot[order[p]!] = p;
 
   // Expected pair count at the mean density, plus a margin, so the buffers rarely grow.
   const out = new PairBuffer(1.2 * n * Math.min(n * 27, ((4 / 3) * Math.PI * cutoff ** 3 * n) / lattice.volume) + 16);
@@ -211,9 +173,10 @@ export function neighbourList(crystal: Crystal, cutoff: number): NeighbourList {
     const bx = Math.floor(ba / (n1 * n2));
     const by = Math.floor(ba / n2) % n1;
     const bz = ba % n2;
-    const ax = wpos[3 * a]!;
-    const ay = wpos[3 * a + 1]!;
-    const az = wpos[3 * a + 2]!;
+    const sa = slot[a]!;
+    const ax = P[3 * sa]!;
+    const ay = P[3 * sa + 1]!;
+    const az = P[3 * sa + 2]!;
     for (let ox = -r0; ox <= r0; ox++) {
       const gx = bx + ox;
       const sx = Math.floor(gx / n0);
@@ -232,9 +195,9 @@ export function neighbourList(crystal: Crystal, cutoff: number): NeighbourList {
           const tz = sx * m[2]! + sy * m[5]! + sz * m[8]!;
           const cb = (cx * n1 + cy) * n2 + cz;
           for (let p = binStart[cb]!, e = binStart[cb + 1]!; p < e; p++) {
-            const vx = binned[3 * p]! + tx - ax;
-            const vy = binned[3 * p + 1]! + ty - ay;
-            const vz = binned[3 * p + 2]! + tz - az;
+            const vx = P[3 * p]! + tx - ax;
+            const vy = P[3 * p + 1]! + ty - ay;
+            const vz = P[3 * p + 2]! + tz - az;
             const d2 = vx * vx + vy * vy + vz * vz;
             if (d2 >= c2) continue;
             const b = order[p]!;

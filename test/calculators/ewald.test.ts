@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { COULOMB_CONSTANT, Ewald, erfc, erfcWithExp, ewald, ewaldParameters, forEachPair } from "../../src/calculators/ewald.js";
+import { COULOMB_CONSTANT, Ewald, erfc, erfcWithExp, ewald, ewaldParameters } from "../../src/calculators/ewald.js";
+import { forEachPair } from "../../src/structure/cell-list.js";
 import { Crystal } from "../../src/structure/crystal.js";
 import { Lattice } from "../../src/structure/lattice.js";
 import { neighbourList } from "../../src/structure/neighbours.js";

@@ -273,7 +273,8 @@ describe("end to end: 01-quickstart in a browser", () => {
     const j = jupyter!;
     const dir = work!;
 
-    // 1. Execute a copy beside a link to data/, so the notebook's relative paths work and its runs/ stays here.
+    // 1. Execute a copy beside a link to data/, so the notebook's relative paths work; its runs go to
+    //    the temp store that tempJupyter sets through CRYSTAL_RL_RUNS.
     mkdirSync(join(dir, "notebooks"));
     symlinkSync(join(ROOT, "data"), join(dir, "data"), "dir");
     const copy = join(dir, "notebooks", NOTEBOOK);
@@ -282,7 +283,7 @@ describe("end to end: 01-quickstart in a browser", () => {
     const r = await run(PYTHON, [join(ROOT, "scripts", "run_notebooks.py"), "--out", executed, copy], { cwd: ROOT, env: j.env, timeout: 200_000 });
     const report = r.stdout + (r.stderr ? `\nstderr:\n${r.stderr.slice(-4000)}` : "");
     assert.equal(r.code, 0, `running ${NOTEBOOK} failed:\n${report}`);
-    assert.ok(existsSync(join(dir, "notebooks", "runs")), "the notebook's run store was not written beside it");
+    assert.ok(existsSync(j.env["CRYSTAL_RL_RUNS"]!), "the notebook's run store was not written to CRYSTAL_RL_RUNS");
 
     // 2. HTML export.
     const html = join(dir, "html");
