@@ -5,7 +5,7 @@
  * reduce the slope along the previous direction, or when the line search asked so. Several force
  * calls per step.
  */
-import { LineSearch } from "./line-search.js";
+import { LineSearch, scaledEnergy, scaledGradient } from "./line-search.js";
 import { dot, Optimizer, OptimizerError, type OptimizerOptions } from "./optimizer.js";
 
 export interface BFGSLineSearchOptions extends OptimizerOptions {
@@ -109,15 +109,13 @@ export class BFGSLineSearch extends Optimizer<BFGSLineSearchOptions> {
   }
 
   /** Energy / alpha at x. */
-  private async func(x: Float64Array): Promise<number> {
-    this.target.setPositions(x);
-    return (await this.target.evaluate()).energy / this.alpha;
+  private func(x: Float64Array): Promise<number> {
+    return scaledEnergy(this.target, x, this.alpha);
   }
 
   /** Gradient of energy / alpha at x. */
-  private async fprime(x: Float64Array): Promise<Float64Array> {
-    this.target.setPositions(x);
-    return (await this.target.evaluate()).forces.map((f) => -f / this.alpha);
+  private fprime(x: Float64Array): Promise<Float64Array> {
+    return scaledGradient(this.target, x, this.alpha);
   }
 }
 

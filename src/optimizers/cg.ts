@@ -11,7 +11,7 @@
  * after a fallback search. A failed line search is an OptimizerError (ASE raises
  * OptimizerConvergenceError).
  */
-import { along, lineSearchWolfe12, LineSearchError } from "./line-search.js";
+import { along, lineSearchWolfe12, LineSearchError, scaledEnergy, scaledGradient } from "./line-search.js";
 import { dot, Optimizer, OptimizerError, type OptimizerOptions } from "./optimizer.js";
 
 export interface CGOptions extends OptimizerOptions {
@@ -97,14 +97,12 @@ export class CG extends Optimizer<CGOptions> {
   }
 
   /** Energy / alpha at x. */
-  private async func(x: Float64Array): Promise<number> {
-    this.target.setPositions(x);
-    return (await this.target.evaluate()).energy / this.alpha;
+  private func(x: Float64Array): Promise<number> {
+    return scaledEnergy(this.target, x, this.alpha);
   }
 
   /** Gradient of energy / alpha at x. */
-  private async fprime(x: Float64Array): Promise<Float64Array> {
-    this.target.setPositions(x);
-    return (await this.target.evaluate()).forces.map((f) => -f / this.alpha);
+  private fprime(x: Float64Array): Promise<Float64Array> {
+    return scaledGradient(this.target, x, this.alpha);
   }
 }

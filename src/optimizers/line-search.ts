@@ -11,12 +11,24 @@
  * Moré & Thuente, "Line search algorithms with guaranteed sufficient decrease", ACM TOMS 20, 286 (1994).
  * Branches are kept as in the sources, quirks included (each noted), so that step counts match.
  */
-import { dot } from "./optimizer.js";
+import { dot, type Optimizable } from "./optimizer.js";
 
 /** A function of the point; async because a calculator computes it. */
 export type PointFunction<T> = (x: Float64Array) => Promise<T>;
 
 /** xk + stp·pk, computed the same way everywhere so that repeated points hit the calculator cache. */
+/** Energy / alpha of `target` at x: the objective ASE's line-search optimisers minimise. */
+export async function scaledEnergy(target: Optimizable, x: Float64Array, alpha: number): Promise<number> {
+  target.setPositions(x);
+  return (await target.evaluate()).energy / alpha;
+}
+
+/** Gradient of energy / alpha of `target` at x (minus the forces over alpha). */
+export async function scaledGradient(target: Optimizable, x: Float64Array, alpha: number): Promise<Float64Array> {
+  target.setPositions(x);
+  return (await target.evaluate()).forces.map((f) => -f / alpha);
+}
+
 export function along(xk: Float64Array, pk: Float64Array, stp: number): Float64Array {
   const x = new Float64Array(xk.length);
   for (let k = 0; k < x.length; k++) x[k] = xk[k]! + stp * pk[k]!;
