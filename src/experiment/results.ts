@@ -127,8 +127,8 @@ export class DataTable {
       if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") {
         throw new Error(
           "toDanfo() needs danfojs-node, which is not installed. Install it with `npm install danfojs-node` after adding " +
-            '"overrides": { "xlsx": "0.18.5", "@tensorflow/tfjs-node": "npm:@tensorflow/tfjs@3.21.0" } to package.json ' +
-            "(its own tfjs-node cannot install offline); about 340 MB. Or stay with arquero: `.table`.",
+            '"overrides": { "danfojs-node": { "xlsx": "0.18.5", "@tensorflow/tfjs-node": "npm:@tensorflow/tfjs@3.21.0" } } ' +
+            "to package.json (its own tfjs-node downloads a binary at install); about 340 MB. Or stay with arquero: `.table`.",
           { cause: e },
         );
       }
