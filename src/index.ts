@@ -5,3 +5,4 @@ export * from "./calculators/index.js";
 export * from "./optimizers/index.js";
 export * from "./experiment/index.js";
 export * from "./notebook/index.js";
+export * from "./envs/index.js";

@@ -1,0 +1,162 @@
+/**
+ * RelaxationBatch: many structures of different sizes in one observation array; the same numbers as
+ * one RelaxationGame per structure; one force call per structure per step; auto-reset for training,
+ * done-and-kept for evaluation.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ionic } from "../../src/calculators/ionic.js";
+import { cycleSource, perAtom, randomSource, RelaxationBatch, RelaxationGame } from "../../src/envs/index.js";
+import { Crystal } from "../../src/structure/crystal.js";
+import { Lattice } from "../../src/structure/lattice.js";
+import { randomCrystal } from "../../src/structure/random.js";
+import { Rng } from "../../src/structure/random-source.js";
+import { Harmonic } from "./harmonic.js";
+
+const S = 204;
+
+function structures(): Crystal[] {
+  return [
+    randomCrystal({ composition: "SrTiO3", atoms: 10 }, 1),
+    randomCrystal({ composition: "MgO", atoms: 8 }, 2),
+    randomCrystal({ composition: "SrTiO3", atoms: 15 }, 3),
+  ];
+}
+
+/** Seeded actions for `n` atoms. */
+const actions = (rng: Rng, n: number): Float32Array => Float32Array.from({ length: 3 * n }, () => rng.uniform(-1, 1));
+
+describe("RelaxationBatch", () => {
+  it("lays out structures of different sizes in one array with a system index and offsets", () => {
+    const batch = RelaxationBatch.createSync({ calculator: ionic(), structures: structures() });
+    assert.equal(batch.size, 3);
+    assert.equal(batch.totalAtoms, 33);
+    assert.deepEqual(Array.from(batch.offsets), [0, 10, 18, 33]);
+    assert.deepEqual(Array.from(batch.system.subarray(8, 12)), [0, 0, 1, 1]);
+    assert.equal(batch.obs.length, 33 * S);
+    assert.equal(batch.natoms(2), 15);
+  });
+
+  it("gives the same observations, rewards and flags as one RelaxationGame per structure", async () => {
+    const xs = structures();
+    const calc = ionic();
+    const batch = RelaxationBatch.createSync({ calculator: calc, structures: xs });
+    const games = xs.map((crystal) => new RelaxationGame({ calculator: ionic(), crystal }));
+    const starts = await Promise.all(games.map((g) => g.reset()));
+    starts.forEach((r, s) => assert.deepEqual(batch.obs.subarray(batch.offsets[s]! * S, batch.offsets[s + 1]! * S), r.obs));
+    const rng = new Rng(11);
+    for (let t = 0; t < 4; t++) {
+      const u = actions(rng, batch.totalAtoms);
+      const r = batch.stepSync(u);
+      for (let s = 0; s < 3; s++) {
+        const [a, b] = [batch.offsets[s]!, batch.offsets[s + 1]!];
+        const g = games[s]!.stepSync(u.subarray(3 * a, 3 * b));
+        assert.deepEqual(r.nextObs.subarray(a * S, b * S), g.obs, `obs of structure ${s} at step ${t}`);
+        assert.deepEqual(r.reward.subarray(a, b), g.reward);
+        assert.equal(r.terminated[s], g.terminated ? 1 : 0);
+        assert.equal(r.truncated[s], g.truncated ? 1 : 0);
+        assert.deepEqual(r.info[s], g.info);
+      }
+      assert.equal(r.obs, r.nextObs, "no reset: the same array");
+    }
+  });
+
+  it("makes one force call per structure per step, sync or async", async () => {
+    const calc = ionic();
+    const batch = RelaxationBatch.createSync({ calculator: calc, structures: structures() });
+    assert.equal(calc.counts.forceCalls, 3);
+    const rng = new Rng(1);
+    batch.stepSync(actions(rng, batch.totalAtoms));
+    assert.equal(calc.counts.forceCalls, 6);
+    await batch.step(actions(rng, batch.totalAtoms));
+    assert.equal(calc.counts.forceCalls, 9);
+    for (let s = 0; s < 3; s++) assert.equal(batch.info(s).forceCalls, 3);
+
+    // A calculator with only the async `compute` (an external engine's shape) works through `step`.
+    const inner = ionic();
+    const asyncOnly = { name: "async", counts: inner.counts, compute: inner.compute.bind(inner), resetCounts: () => inner.resetCounts() };
+    const b2 = await RelaxationBatch.create({ calculator: asyncOnly, structures: structures() });
+    await b2.step(actions(new Rng(1), b2.totalAtoms));
+    assert.equal(inner.counts.forceCalls, 6);
+    assert.throws(() => b2.stepSync(actions(new Rng(1), b2.totalAtoms)), /no computeSync/);
+  });
+
+  it("auto-resets finished structures from the source: transitions keep their layout, obs takes the new one", () => {
+    const source = randomSource([
+      { composition: "SrTiO3", atoms: 5 },
+      { composition: "SrTiO3", atoms: 10 },
+      { composition: "MgO", atoms: 8 },
+    ]);
+    const calc = ionic();
+    const batch = RelaxationBatch.createSync({ calculator: calc, source, size: 4, seed: 3, maxSteps: 2 });
+    assert.equal(batch.draws, 4);
+    const rng = new Rng(2);
+    const first = batch.stepSync(actions(rng, batch.totalAtoms));
+    assert.deepEqual(first.reset, []);
+    const layout = batch.offsets;
+    const calls = calc.counts.forceCalls;
+    const r = batch.stepSync(actions(rng, batch.totalAtoms)); // everyone hits the 2-step cap
+    assert.deepEqual(Array.from(r.truncated), [1, 1, 1, 1]);
+    assert.deepEqual(r.reset, [0, 1, 2, 3]);
+    assert.equal(r.offsets, layout, "the transitions' layout");
+    assert.equal(r.nextObs.length, layout[4]! * S);
+    assert.equal(r.reward.length, layout[4]!);
+    for (const info of r.info) assert.equal(info.step, 2);
+    assert.equal(batch.draws, 8);
+    assert.equal(calc.counts.forceCalls, calls + 4 + 4, "4 steps, then 4 fresh structures");
+    assert.equal(r.obs, batch.obs);
+    assert.equal(batch.obs.length, batch.totalAtoms * S);
+    for (let s = 0; s < 4; s++) assert.equal(batch.info(s).step, 0);
+    // Deterministic: the same seed draws the same structures.
+    const again = RelaxationBatch.createSync({ calculator: ionic(), source, size: 4, seed: 3, maxSteps: 2 });
+    const rng2 = new Rng(2);
+    again.stepSync(actions(rng2, again.totalAtoms));
+    const r2 = again.stepSync(actions(rng2, again.totalAtoms));
+    assert.deepEqual(r2.obs, r.obs);
+    assert.deepEqual(r2.nextObs, r.nextObs);
+  });
+
+  it("evaluation: finished structures stay done, cost nothing and keep their rows", () => {
+    // Springs: structure 0 converges in one step along its force, structure 1 stands still.
+    const cell = Lattice.cubic(10);
+    const spring = (offset: number): { crystal: Crystal; ref: number[] } => ({
+      crystal: new Crystal({ cell, positions: [5 + offset, 5, 5, 2, 2, 2 + offset], numbers: ["O", "Mg"] }),
+      ref: [5, 5, 5, 2, 2, 2],
+    });
+    const a = spring(0.1);
+    const calc = new Harmonic(Float64Array.from(a.ref), 1);
+    const batch = RelaxationBatch.createSync({ calculator: calc, structures: [a.crystal, spring(0.2).crystal], maxSteps: 5 });
+    // u = −ĝ for structure 0 (g = x − ref): atom 0 along −x, atom 1 along −z; structure 1 still.
+    const u = new Float32Array(12);
+    u[0] = -1;
+    u[5] = -1;
+    const r = batch.stepSync(u);
+    assert.deepEqual(Array.from(r.terminated), [1, 0]);
+    assert.deepEqual(Array.from(perAtom(r.terminated, r.system)), [1, 1, 0, 0]);
+    assert.deepEqual(Array.from(batch.done), [1, 0]);
+    const kept = batch.obs.slice(0, 2 * S);
+    const calls = calc.counts.forceCalls;
+    let last = r;
+    for (let t = 0; t < 4; t++) last = batch.stepSync(u);
+    assert.equal(calc.counts.forceCalls, calls + 4, "only the running structure is evaluated");
+    assert.deepEqual(Array.from(last.active), [0, 1]);
+    assert.deepEqual(Array.from(last.truncated), [0, 1]);
+    assert.deepEqual(batch.obs.subarray(0, 2 * S), kept);
+    assert.deepEqual(Array.from(last.reward.subarray(0, 2)), [0, 0]);
+    assert.ok(batch.allDone);
+    assert.equal(batch.info(0).step, 1);
+    assert.equal(batch.info(1).step, 5);
+  });
+
+  it("marks a structure converged at the start as done (evaluation) or redraws it (training)", () => {
+    const rest = new Crystal({ cell: Lattice.cubic(6), positions: [1, 1, 1], numbers: ["O"] });
+    const off = rest.withPositions([1.3, 1, 1]);
+    const calc = new Harmonic(Float64Array.from([1, 1, 1]), 1);
+    const evalBatch = RelaxationBatch.createSync({ calculator: calc, structures: [rest, off] });
+    assert.deepEqual(Array.from(evalBatch.done), [1, 0]);
+    assert.equal(evalBatch.info(0).converged, true);
+    const train = RelaxationBatch.createSync({ calculator: calc, source: cycleSource([rest, off]), size: 1 });
+    assert.equal(train.draws, 2, "the converged draw was replaced");
+    assert.equal(train.info(0).converged, false);
+  });
+});
