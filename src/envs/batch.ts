@@ -35,7 +35,7 @@ import type { Crystal } from "../structure/crystal.js";
 import { Rng } from "../structure/random-source.js";
 import { macsParameters, type MacsParameters } from "./features.js";
 import { observationSize } from "./observation.js";
-import type { StructureSource } from "./sources.js";
+import type { CrystalSource } from "./sources.js";
 import { evaluate, evaluateSync, RelaxationState, type RelaxationInfo } from "./state.js";
 
 export interface RelaxationBatchOptions extends Partial<MacsParameters> {
@@ -43,7 +43,7 @@ export interface RelaxationBatchOptions extends Partial<MacsParameters> {
   /** The first structure of every slot (evaluation; or the first episodes of training). */
   structures?: readonly Crystal[];
   /** Fresh structures: for the slots when `structures` is not given, and for auto-resets. */
-  source?: StructureSource;
+  source?: CrystalSource;
   /** Number of structures when they come from `source`. Default: `structures.length`. */
   size?: number;
   /** Replace a finished structure by a fresh one from `source`. Default: true when there is a source. */
@@ -103,7 +103,7 @@ export class RelaxationBatch {
   /** Structures drawn from the source so far. */
   draws = 0;
   private states: RelaxationState[] = [];
-  private readonly source?: StructureSource;
+  private readonly source?: CrystalSource;
   private readonly root: Rng;
   private readonly maxRedraws: number;
   private forceMs = 0;

@@ -84,7 +84,7 @@ export const FEATURE_SLOTS = Object.freeze({ radius: 0, c: 1, logGradNorm: 2, g:
  * |component|) reaches gMax the whole 3-vector is scaled to ∞-norm gMax (direction kept). Writes g
  * (3N) and its per-atom L2 norms (N).
  */
-export function scaledGradient(forces: ArrayLike<number>, gMax: number, g: Float64Array, norms: Float64Array): void {
+export function clippedGradient(forces: ArrayLike<number>, gMax: number, g: Float64Array, norms: Float64Array): void {
   const n = norms.length;
   for (let i = 0; i < n; i++) {
     const x = -forces[3 * i]!;

@@ -31,7 +31,7 @@ import type { Crystal } from "../structure/crystal.js";
 import { Rng } from "../structure/random-source.js";
 import { macsParameters, type MacsParameters } from "./features.js";
 import { observationSize } from "./observation.js";
-import type { StructureSource } from "./sources.js";
+import type { CrystalSource } from "./sources.js";
 import { evaluate, evaluateSync, RelaxationState, type RelaxationInfo } from "./state.js";
 
 export interface RelaxationGameOptions extends Partial<MacsParameters> {
@@ -39,7 +39,7 @@ export interface RelaxationGameOptions extends Partial<MacsParameters> {
   /** The structure a reset starts from (evaluation), unless `reset({ crystal })` passes another. */
   crystal?: Crystal;
   /** Fresh structures (training): `reset({ seed })` draws from the stream of `seed`. */
-  source?: StructureSource;
+  source?: CrystalSource;
 }
 
 export interface GameReset {
@@ -71,7 +71,7 @@ export class RelaxationGame {
   readonly params: MacsParameters;
   readonly calculator: Calculator;
   private readonly fixed?: Crystal;
-  private readonly source?: StructureSource;
+  private readonly source?: CrystalSource;
   private rng = new Rng(0);
   private episode = 0;
   private current?: RelaxationState;

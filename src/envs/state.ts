@@ -12,7 +12,7 @@ import { assertFinite, CalculatorError, type Calculator, type Computed, type Com
 import { Crystal } from "../structure/crystal.js";
 import { elementByNumber } from "../structure/elements.js";
 import { kNearest, type KNearest } from "../structure/neighbours.js";
-import { FEATURES, logNorm, scaledGradient, writeFeatures, type MacsParameters } from "./features.js";
+import { FEATURES, logNorm, clippedGradient, writeFeatures, type MacsParameters } from "./features.js";
 import { observationSize, writeObservations } from "./observation.js";
 
 /** What the game reports about one structure after a reset or a step. */
@@ -162,7 +162,7 @@ export class RelaxationState {
     this.gradChange.fill(0);
     this.pending = undefined;
     this.take(computed);
-    scaledGradient(this.forces, this.params.gMax, this.g, this.gradNorms);
+    clippedGradient(this.forces, this.params.gMax, this.g, this.gradNorms);
     this.refresh();
   }
 
@@ -210,7 +210,7 @@ export class RelaxationState {
     this.take(computed);
     const n = this.natoms;
     const eps = this.params.logEpsilon;
-    scaledGradient(this.forces, this.params.gMax, this.nextG, this.nextNorms);
+    clippedGradient(this.forces, this.params.gMax, this.nextG, this.nextNorms);
     let sum = 0;
     for (let i = 0; i < n; i++) {
       const r = logNorm(this.gradNorms[i]!, eps) - logNorm(this.nextNorms[i]!, eps);

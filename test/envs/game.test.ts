@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ionic } from "../../src/calculators/ionic.js";
-import { actionScale, FEATURE_SLOTS, randomSource, RelaxationGame, scaledGradient } from "../../src/envs/index.js";
+import { actionScale, FEATURE_SLOTS, randomSource, RelaxationGame, clippedGradient } from "../../src/envs/index.js";
 import { Crystal } from "../../src/structure/crystal.js";
 import { Lattice } from "../../src/structure/lattice.js";
 import { Rng } from "../../src/structure/random-source.js";
@@ -56,7 +56,7 @@ describe("gradient scaling (eq. 14)", () => {
     const forces = Float64Array.from([1, -2, 4.9, 100, -50, 0, -3, 400, 40]);
     const g = new Float64Array(9);
     const norms = new Float64Array(3);
-    scaledGradient(forces, 5, g, norms);
+    clippedGradient(forces, 5, g, norms);
     assert.deepEqual(Array.from(g.subarray(0, 3)), [-1, 2, -4.9]);
     assert.deepEqual(Array.from(g.subarray(3, 6)), [-5, 2.5, -0]);
     close(g[6]!, 3 / 80);
