@@ -6,3 +6,5 @@ export * from "./optimizers/index.js";
 export * from "./experiment/index.js";
 export * from "./notebook/index.js";
 export * from "./envs/index.js";
+export * from "./tensor/index.js";
+export * from "./rl/index.js";

@@ -1,0 +1,31 @@
+/** Reinforcement learning: shared-parameter SAC for MACS, its networks, replay buffer and normaliser. */
+export {
+  SAC_DEFAULT_CONFIG,
+  SAC_SMALL_CONFIG,
+  Sac,
+  squashedGaussian,
+  type ActOptions,
+  type SacConfig,
+  type SacMetricName,
+  type SacMetrics,
+  type SacOptions,
+  type SaveOptions as SacSaveOptions,
+} from "./sac.js";
+export { ReplayBuffer, emptyBatch, type Batch, type ReplayBufferOptions, type Transitions } from "./replay-buffer.js";
+export { Normaliser, type NormaliserOptions, type NormaliserState } from "./normaliser.js";
+export {
+  Mlp,
+  copyWeights,
+  dense,
+  layersMlp,
+  linearInit,
+  mlp,
+  newVariable,
+  parameterCount,
+  polyakUpdate,
+  type GradientNeeds,
+  type Network,
+  type NetworkFactory,
+  type NetworkOptions,
+} from "./networks.js";
+export { readCheckpoint, readCheckpointMeta, writeCheckpoint, type BlobArray } from "./checkpoint.js";
