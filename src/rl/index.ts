@@ -29,3 +29,22 @@ export {
   type NetworkOptions,
 } from "./networks.js";
 export { readCheckpoint, readCheckpointMeta, writeCheckpoint, type BlobArray } from "./checkpoint.js";
+export {
+  MACS_DEFAULT_CONFIG,
+  MACS_TRAINING_COMPOSITIONS,
+  MACS_ZERO_SHOT,
+  latestCheckpoint,
+  loadMacsPolicy,
+  macs,
+  macsConfig,
+  macsTraining,
+  parseCompositions,
+  trainMacs,
+  type MacsComposition,
+  type MacsConfig,
+  type MacsMethodOptions,
+  type MacsPolicy,
+  type MacsProgress,
+  type TrainMacsOptions,
+  type TrainMacsResult,
+} from "./macs.js";
