@@ -5,6 +5,7 @@ import { energy, summary as energySummary } from "./energy.js";
 import { relax, summary as relaxSummary } from "./relax.js";
 import { jupyter, summary as jupyterSummary } from "./jupyter.js";
 import { doctor, summary as doctorSummary } from "./doctor.js";
+import { train, summary as trainSummary } from "./train.js";
 import { info, summary as infoSummary } from "./info.js";
 import { random, summary as randomSummary } from "./random.js";
 import { UsageError } from "./usage.js";
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<string>; summa
   relax: { run: relax, summary: relaxSummary },
   jupyter: { run: jupyter, summary: jupyterSummary },
   doctor: { run: doctor, summary: doctorSummary },
+  train: { run: train, summary: trainSummary },
   demo: { run: demo, summary: demoSummary },
 };
 

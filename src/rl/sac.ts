@@ -443,6 +443,7 @@ export class Sac {
       for (const [key, opt] of Object.entries(this.optimizers()) as ["q" | "actor" | "alpha", tf.AdamOptimizer][]) {
         const [iter, ...moments] = await opt.getWeights();
         const iterations = iter ? (await iter.tensor.data())[0]! : 0;
+        iter?.tensor.dispose(); // getWeights() makes a fresh scalar for the iteration count: ours to free
         meta.optimizers[key] = { iterations, shapes: moments.map((m) => m.tensor.shape) };
         blobs[`adam_${key}`] = await concatValues(moments.map((m) => m.tensor));
       }

@@ -1,0 +1,97 @@
+import { trainMacs, parseCompositions, type MacsConfig } from "../rl/macs.js";
+import { deviceReport, formatDeviceReport, type BackendName } from "../tensor/backend.js";
+import type { TrainRecord } from "../experiment/method.js";
+import { numberOption, parse, positionals, UsageError } from "./usage.js";
+
+export const summary = "train a MACS policy (shared-parameter SAC) on random structures, with resumable checkpoints";
+
+const help = () => `crystal-rl train macs [--compositions SrTiO3:40,Ca3Ti2O7:36,Ca3Al2Si3O12:40,MgO:40]
+                      [--steps N] [--parallel K] [--batch-size B] [--learning-starts N]
+                      [--updates-per-step U] [--checkpoint-every N] [--no-buffer] [--seed S]
+                      [--backend wasm|cpu|...] [--out DIR] [--resume] [--every N]
+
+  ${summary}.
+  --steps is env steps summed over the K parallel structures (CleanRL's global_step; the paper ~80,000).
+  --out DIR holds config.json, latest.json and checkpoints/step-N/{agent,policy,buffer,progress.json};
+  --resume continues from it after the process was killed (--no-buffer: the replay buffer is not saved,
+  and is lost on resume). A progress line is printed every --every batch steps (default 10).`;
+
+export async function train(argv: string[]): Promise<string> {
+  const { values, positionals: pos } = parse("train", argv, {
+    compositions: { type: "string" },
+    steps: { type: "string" },
+    parallel: { type: "string" },
+    "batch-size": { type: "string" },
+    "learning-starts": { type: "string" },
+    "updates-per-step": { type: "string" },
+    "checkpoint-every": { type: "string" },
+    "no-buffer": { type: "boolean", default: false },
+    seed: { type: "string" },
+    backend: { type: "string" },
+    out: { type: "string", default: "runs/macs" },
+    resume: { type: "boolean", default: false },
+    every: { type: "string" },
+    quiet: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) return help();
+  const [algo] = positionals("train", pos, ["algorithm"]);
+  if (algo !== "macs") throw new UsageError(`train: unknown algorithm "${algo}" (only "macs")`);
+  const int = (name: string, v: string | undefined, min = 0) => numberOption("train", name, v, { integer: true, min });
+  const config: Partial<MacsConfig> = {};
+  if (values.compositions) config.compositions = parseCompositions(values.compositions);
+  const set = <K extends keyof MacsConfig>(k: K, v: MacsConfig[K] | undefined) => {
+    if (v !== undefined) config[k] = v;
+  };
+  set("totalTimesteps", int("steps", values.steps));
+  set("numEnvs", int("parallel", values.parallel, 1));
+  set("batchSize", int("batch-size", values["batch-size"], 1));
+  set("learningStarts", int("learning-starts", values["learning-starts"]));
+  set("gradientSteps", int("updates-per-step", values["updates-per-step"], 1));
+  set("checkpointInterval", int("checkpoint-every", values["checkpoint-every"]));
+  set("seed", int("seed", values.seed));
+  set("logInterval", int("every", values.every, 1));
+  if (values["no-buffer"]) config.saveReplayBuffer = false;
+  if (values.backend) config.backend = values.backend as BackendName;
+
+  const print = (line: string) => {
+    if (!values.quiet) process.stdout.write(line + "\n");
+  };
+  let backend = "";
+  const returns: number[] = [];
+  const fmt = (x: unknown, d = 3) => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(d) : "-");
+  const onMetrics = (m: TrainRecord) => {
+    if (typeof m.backend === "string") {
+      backend = m.backend;
+      if (m.note) print(`note: ${m.note}`);
+      return;
+    }
+    if (typeof m["charts/episodic_return"] === "number") {
+      returns.push(m["charts/episodic_return"]);
+      return;
+    }
+    if (typeof m["charts/atom_transitions_per_s"] !== "number") return;
+    const recent = returns.slice(-20);
+    const mean = recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : NaN;
+    print(
+      `step ${m.step}  episodes ${m["charts/episodes"]}  return ${fmt(mean)}  success ${fmt(m["charts/success_rate"], 2)}` +
+        `  fmax med/min/max ${fmt(m["charts/fmax_median"])}/${fmt(m["charts/fmax_min"])}/${fmt(m["charts/fmax_max"])}` +
+        `  transitions/s ${fmt(m["charts/atom_transitions_per_s"], 0)}  updates/s ${fmt(m["charts/updates_per_s"], 2)}` +
+        `  qf_loss ${fmt(m["losses/qf_loss"])}  alpha ${fmt(m["losses/alpha"])}  [${backend}]`,
+    );
+  };
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once("SIGINT", stop);
+  try {
+    const r = await trainMacs(config, { checkpointDir: values.out, resume: values.resume, onMetrics, signal: controller.signal });
+    const device = formatDeviceReport(await deviceReport());
+    return [
+      `${r.stopped ? "stopped" : "done"}: step ${r.step} of ${r.config.totalTimesteps}, ${r.episodes} episodes (${r.converged} converged), ${r.updates} updates, ${r.transitions} atom-transitions`,
+      `wall ${r.wallSeconds.toFixed(1)} s over ${r.resumes + 1} segment(s); ${device}`,
+      `checkpoint: ${r.checkpoint ?? "(none)"}${r.bufferSaved ? "" : " (replay buffer not saved)"}`,
+    ].join("\n");
+  } finally {
+    process.off("SIGINT", stop);
+  }
+}
