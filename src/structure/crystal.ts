@@ -141,6 +141,16 @@ export class Crystal {
     return new Crystal({ cell: lattice, positions, numbers: this.numbers });
   }
 
+  /**
+   * The crystal deformed by (I + ε): every lattice vector and atom maps r → r (I + ε), rows as vectors
+   * (ASE's `set_cell(cell @ (I + ε), scale_atoms=True)`). `epsilon` is a 3x3 strain, row-major.
+   */
+  strained(epsilon: ArrayLike<number>): Crystal {
+    if (epsilon.length !== 9) throw new RangeError(`a strain needs 9 components (3x3), got ${epsilon.length}`);
+    const deformation = Float64Array.from(epsilon, (e, k) => (k % 4 === 0 ? 1 : 0) + e);
+    return this.withCell(matmul3(this.cell, deformation), { scaleAtoms: true });
+  }
+
   /** Atoms moved into the cell: fractional coordinates in [0, 1). */
   wrapped(): Crystal {
     return this.withPositions(this.lattice.toCartesian(wrapFractional(this.fractional())));

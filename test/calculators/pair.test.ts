@@ -64,14 +64,10 @@ function randomCell(rng: Rng, a: number, symbol: string, repeat: [number, number
 
 /** The crystal with cell and atoms strained by (I + ε), ε symmetric: ε_kk = δ, or ε_kl = ε_lk = δ. */
 function strain(c: Crystal, k: number, l: number, delta: number): Crystal {
-  const x = new Float64Array([1, 0, 0, 0, 1, 0, 0, 0, 1]);
-  x[3 * k + l]! += delta;
-  if (k !== l) x[3 * l + k]! += delta;
-  const m = c.cell;
-  const cell = new Float64Array(9);
-  for (let i = 0; i < 3; i++)
-    for (let j = 0; j < 3; j++) cell[3 * i + j] = m[3 * i]! * x[j]! + m[3 * i + 1]! * x[3 + j]! + m[3 * i + 2]! * x[6 + j]!;
-  return c.withCell(cell, { scaleAtoms: true });
+  const eps = new Float64Array(9);
+  eps[3 * k + l] = delta;
+  eps[3 * l + k] = delta;
+  return c.strained(eps);
 }
 
 /** Central differences of the energy: forces against -dE/dx, stress against (1/V) dE/dε. */

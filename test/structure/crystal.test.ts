@@ -99,6 +99,16 @@ describe("Crystal", () => {
     assert.throws(() => big.rattled(-1), /stdev/);
   });
 
+  it("strains cell and atoms together: fractional coordinates kept, volume times det(I + ε)", () => {
+    const tri = Crystal.fromFractional(Lattice.fromParameters(3, 4, 5, 80, 95, 110), [0.1, 0.2, 0.3, 0.6, 0.7, 0.1], ["Mg", "O"]);
+    const s = tri.strained([0.01, 0.002, 0, 0.002, -0.02, 0.003, 0, 0.003, 0.005]);
+    const det = 1.01 * (0.98 * 1.005 - 0.003 * 0.003) - 0.002 * (0.002 * 1.005);
+    assert.ok(Math.abs(s.volume - det * tri.volume) < 1e-9);
+    const a = s.fractional();
+    tri.fractional().forEach((x, k) => assert.ok(Math.abs(a[k]! - x) < 1e-12));
+    assert.throws(() => tri.strained([0, 0, 0]), /9 components/);
+  });
+
   it("wraps atoms without moving them in the periodic sense", () => {
     const c = Crystal.fromFractional(Lattice.cubic(4), [1.25, -0.5, 2.0], ["Cu"]);
     assert.deepEqual([...c.wrapped().fractional()].map((x) => +x.toFixed(12)), [0.25, 0.5, 0]);
