@@ -6,6 +6,7 @@ import { relax, summary as relaxSummary } from "./relax.js";
 import { jupyter, summary as jupyterSummary } from "./jupyter.js";
 import { doctor, summary as doctorSummary } from "./doctor.js";
 import { train, summary as trainSummary } from "./train.js";
+import { bench, summary as benchSummary } from "./bench.js";
 import { info, summary as infoSummary } from "./info.js";
 import { random, summary as randomSummary } from "./random.js";
 import { UsageError } from "./usage.js";
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<string>; summa
   jupyter: { run: jupyter, summary: jupyterSummary },
   doctor: { run: doctor, summary: doctorSummary },
   train: { run: train, summary: trainSummary },
+  bench: { run: bench, summary: benchSummary },
   demo: { run: demo, summary: demoSummary },
 };
 
@@ -71,7 +73,8 @@ export async function main(argv: string[], io: Output = STDIO): Promise<number> 
     if (out) io.out(out + "\n");
     return 0;
   } catch (e) {
-    const message = ((e as Error)?.message ?? String(e)).split("\n")[0];
+    // Usage errors already start with the command's name: say it once.
+    const message = ((e as Error)?.message ?? String(e)).split("\n")[0]!.replace(new RegExp(`^${name}: `), "");
     if (isBadInput(e)) {
       io.err(`crystal-rl ${name}: ${message}\n`);
       return 2;
