@@ -1,90 +1,180 @@
-import { kNearest, minimumDistance, neighbourList } from "../structure/neighbours.js";
-import { perovskite } from "../structure/prototypes.js";
-import { randomCrystals } from "../structure/random.js";
-import type { Crystal } from "../structure/crystal.js";
+/**
+ * `crystal-rl demo` (= `npm run demo`): the project's main job on the embedded default. A few fresh
+ * random structures relaxed on the ionic force field by the shipped MACS policy, FIRE and
+ * BFGSLineSearch; a comparison table in the terminal and a standalone HTML report.
+ */
+import { randomInt } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { experiment, EXPERIMENT_DEFAULTS, random, type Method } from "../experiment/index.js";
+import { saveRunReport } from "../notebook/report.js";
+import { optimizerFromName, type OptimizerSpec } from "../optimizers/index.js";
+import { macsMethod, type BenchRow } from "./bench.js";
 import { numberOption, parse, positionals } from "./usage.js";
 
-export const summary = "the main job on the embedded default: MACS's random SrTiO3 starting structures, analysed";
+export const summary = "the main job: relax fresh random SrTiO3 with the shipped MACS policy, FIRE and BFGSLineSearch; table and HTML report";
 
-const HELP = `crystal-rl demo [--count 8] [--seed 1]
+/**
+ * The MACS policy shipped with the package (a policy-only Sac checkpoint plus training.json). Two
+ * folders up from this file is the package root both for src/cli (tsx) and dist/cli (built).
+ */
+export const SHIPPED_POLICY = fileURLToPath(new URL("../../data/policies/macs-ionic", import.meta.url));
 
-  Generates MACS's starting structures (40-atom SrTiO3, AIRSS-like, ±5 % volume, 1 Å minimum
-  distance) and compares them with the relaxed perovskite: shortest contact, mean distance to the
-  12 nearest periodic images (MACS's observation), and the Ti–O coordination within 2.4 Å that a
-  relaxation has to restore. The energy models and optimisers will turn this into a relaxation.`;
+const DEFAULTS = { count: 6, composition: "SrTiO3", atoms: 40 } as const;
+const FMAX = 0.05;
+const STEPS = 1000;
 
-interface Row {
-  structure: string;
-  natoms: number;
-  volumePerAtom: number;
-  minDistance: number;
-  meanKnn12: number;
-  tiO: number;
-  ms: number;
+const help = (shipped: string) => `crystal-rl demo [--count ${DEFAULTS.count}] [--composition ${DEFAULTS.composition}] [--atoms ${DEFAULTS.atoms}] [--seed N]
+                 [--policy PATH] [--out FILE] [--store DIR] [--json]
+
+  ${summary}.
+  Draws --count random structures of --composition with --atoms atoms (AIRSS-like, as MACS's test
+  sets) from --seed (default: a fresh one, printed so the run can be repeated), and relaxes each
+  (fixed cell) with MACS, FIRE and BFGSLineSearch on the ionic model (Ewald + short range) until
+  fmax ${FMAX} eV/Å or ${STEPS} steps. Well under a minute on two cores at the defaults.
+  --policy      a MACS policy (training folder or checkpoint) instead of the shipped one:
+                ${shipped}
+                (without either, MACS is skipped with a note and the optimisers still run)
+  --out FILE    the HTML report (plotly inlined, opens offline); default report.html in the run folder
+  --store DIR   the run store (default ${EXPERIMENT_DEFAULTS.store}, or $CRYSTAL_RL_RUNS)
+  --json        { seed, rows: [{ method, n, steps, forceCalls, seconds, failureRate }], report, policy,
+                run, note } (policy null when MACS was skipped; note null or the reason)`;
+
+export interface DemoOptions {
+  /** Where the shipped policy is looked for (tests point it elsewhere). Default `SHIPPED_POLICY`. */
+  shippedPolicy?: string;
 }
 
-/** Mean number of O within `cutoff` of each Ti. */
-function coordination(c: Crystal, centre: number, ligand: number, cutoff: number): number {
-  const list = neighbourList(c, cutoff);
-  let n = 0;
-  let centres = 0;
-  for (let a = 0; a < c.natoms; a++) {
-    if (c.numbers[a] !== centre) continue;
-    centres++;
-    for (let p = list.start[a]!; p < list.start[a + 1]!; p++) if (c.numbers[list.j[p]!] === ligand) n++;
+/** Top-level scalars of a policy's training.json ("key value, ..."), or null when there is none. */
+function trainingRecord(policy: string): string | null {
+  const file = join(policy, "training.json");
+  if (!existsSync(file)) return null;
+  try {
+    const j = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+    const parts = Object.entries(j)
+      .filter(([, v]) => ["string", "number", "boolean"].includes(typeof v))
+      .slice(0, 8)
+      .map(([k, v]) => `${k} ${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(4) : String(v)}`);
+    return parts.length ? parts.join(", ") : null;
+  } catch {
+    return null;
   }
-  return centres ? n / centres : 0;
 }
 
-function analyse(name: string, c: Crystal): Row {
-  const t0 = performance.now();
-  const knn = kNearest(c, 12);
-  const ms = performance.now() - t0;
-  return {
-    structure: name,
-    natoms: c.natoms,
-    volumePerAtom: c.volume / c.natoms,
-    minDistance: minimumDistance(c),
-    meanKnn12: knn.distances.reduce((s, d) => s + d, 0) / knn.distances.length,
-    tiO: coordination(c, 22, 8, 2.4),
-    ms,
-  };
-}
-
-export async function demo(argv: string[]): Promise<string> {
+export async function demo(argv: string[], options: DemoOptions = {}): Promise<string> {
+  const shipped = options.shippedPolicy ?? SHIPPED_POLICY;
   const { values, positionals: pos } = parse("demo", argv, {
-    count: { type: "string", default: "8" },
-    seed: { type: "string", default: "1" },
+    count: { type: "string", default: String(DEFAULTS.count) },
+    composition: { type: "string", default: DEFAULTS.composition },
+    atoms: { type: "string", default: String(DEFAULTS.atoms) },
+    seed: { type: "string" },
+    policy: { type: "string" },
+    out: { type: "string" },
+    store: { type: "string" },
+    json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
   });
-  if (values.help) return HELP;
+  if (values.help) return help(shipped);
   positionals("demo", pos, []);
   const count = numberOption("demo", "count", values.count, { integer: true, min: 1 })!;
-  const seed = numberOption("demo", "seed", values.seed, { integer: true })!;
+  const atoms = numberOption("demo", "atoms", values.atoms, { integer: true, min: 1 })!;
+  // A fresh seed each run unless given; six digits, easy to retype.
+  const seed = numberOption("demo", "seed", values.seed, { integer: true, min: 0 }) ?? randomInt(1_000_000);
+  const composition = values.composition!;
+  const store = values.store ?? process.env["CRYSTAL_RL_RUNS"] ?? EXPERIMENT_DEFAULTS.store;
 
-  // SrTiO3, cubic perovskite a = 3.905 Å (room temperature, e.g. Abramov et al., Acta Cryst. B 51, 942 (1995)).
-  const reference = perovskite("Sr", "Ti", "O", 3.905).supercell([2, 2, 2]);
-  const rows = [analyse("perovskite 2x2x2", reference)];
-  const randoms = randomCrystals({ composition: "SrTiO3", atoms: 40, count, seed });
-  randoms.forEach((c, k) => rows.push(analyse(`random ${seed}-${k}`, c)));
+  // MACS: --policy must load (a UsageError otherwise); the shipped one may be absent or unreadable,
+  // and then the optimisers still run, so a checkout without a policy still demos.
+  const methods: (Method | OptimizerSpec)[] = [];
+  let policy: string | null = null;
+  let note: string | null = null;
+  if (values.policy) {
+    methods.push(await macsMethod("demo", values.policy));
+    policy = resolve(values.policy);
+  } else if (!existsSync(shipped)) {
+    note = `no MACS policy at ${shipped} (not in this checkout; train one with crystal-rl train, or pass --policy PATH): running FIRE and BFGSLineSearch only`;
+  } else {
+    try {
+      methods.push(await macsMethod("demo", shipped));
+      policy = shipped;
+    } catch (e) {
+      note = `the shipped MACS policy cannot be used (${(e as Error).message.replace(/^demo: /, "")}): running FIRE and BFGSLineSearch only`;
+    }
+  }
+  methods.push(optimizerFromName("fire"), optimizerFromName("bfgsls"));
+  const names = methods.map((m) => m.name);
 
-  const header = ["structure", "atoms", "V/atom Å³", "dmin Å", "12-NN mean Å", "Ti–O CN", "kNN ms"];
-  const cells = rows.map((r) => [
-    r.structure,
-    String(r.natoms),
-    r.volumePerAtom.toFixed(2),
-    r.minDistance.toFixed(3),
-    r.meanKnn12.toFixed(3),
-    r.tiO.toFixed(2),
-    r.ms.toFixed(2),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join("  ");
+  if (process.stderr.isTTY) {
+    process.stderr.write(`crystal-rl demo: relaxing ${count} random ${composition} (${atoms} atoms, seed ${seed}) with ${names.join(", ")}...\n`);
+  }
+  const t0 = performance.now();
+  const run = await experiment(`demo-${composition}-${atoms}`)
+    .structures(random({ composition, atoms, count, seed }))
+    .calculator("ionic")
+    .methods(methods)
+    .fmax(FMAX)
+    .steps(STEPS)
+    .seed(seed)
+    .store(store)
+    .run();
+  const wall = (performance.now() - t0) / 1000;
+  const status = run.status();
+  if (status.state !== "done") throw new Error(`demo: run ${run.id} ended ${status.state}${status.error ? `: ${status.error}` : ""}`);
+
+  const facts: [string, string][] = [];
+  if (policy) {
+    facts.push(["MACS policy", policy]);
+    const training = trainingRecord(policy);
+    if (training) facts.push(["policy training", training]);
+  }
+  facts.push(["wall time", `${wall.toFixed(1)} s`]);
+  const report = resolve(values.out ?? join(run.dir, "report.html"));
+  saveRunReport(report, run, {
+    title: `crystal-rl demo: ${names.join(" vs ")} on ${count} random ${composition}`,
+    facts,
+    notes: note ? [note] : [],
+  });
+
+  const byMethod = new Map((run.summary().objects() as Record<string, unknown>[]).map((r) => [String(r["method"]), r]));
+  const num = (x: unknown): number | null => (typeof x === "number" && Number.isFinite(x) ? x : null);
+  const rows: BenchRow[] = names.map((method) => {
+    const s = byMethod.get(method);
+    return {
+      method,
+      n: num(s?.["count"]) ?? 0,
+      steps: num(s?.["N_mean"]),
+      forceCalls: num(s?.["C_mean"]),
+      seconds: num(s?.["T_mean"]),
+      failureRate: num(s?.["P_F"]) ?? 100,
+    };
+  });
+  if (values.json) return JSON.stringify({ seed, rows, report, policy, run: run.id, note }, null, 2);
+
+  const f = (x: number | null, d: number) => (x === null ? "-" : x.toFixed(d));
+  const header = ["method", "n", "N_mean", "C_mean", "T_mean (s)", "P_F (%)"];
+  const cells = rows.map((r) => [r.method, String(r.n), f(r.steps, 1), f(r.forceCalls, 1), f(r.seconds, 3), f(r.failureRate, 1)]);
+  const widths = header.map((h, i) => Math.max(3, h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => `| ${c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join(" | ")} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? ` ${"-".repeat(w)} ` : ` ${"-".repeat(w - 1)}: `)).join("|")}|`;
+  const again = [
+    "crystal-rl demo",
+    composition !== DEFAULTS.composition ? `--composition ${composition}` : "",
+    atoms !== DEFAULTS.atoms ? `--atoms ${atoms}` : "",
+    count !== DEFAULTS.count ? `--count ${count}` : "",
+    `--seed ${seed}`,
+  ].filter(Boolean);
   return [
-    `MACS starting structures: ${count} random SrTiO3 (40 atoms, seed ${seed}) against the perovskite`,
+    `${count} random ${composition} (${atoms} atoms, seed ${seed}) on the ionic model, fmax ${FMAX} eV/Å, at most ${STEPS} steps`,
+    ...(note ? [`note: ${note}`] : [`MACS policy: ${policy}`]),
     "",
     line(header),
-    line(widths.map((w) => "-".repeat(w))),
+    rule,
     ...cells.map(line),
+    "",
+    "N_mean, C_mean, T_mean: means over converged relaxations; P_F: failure rate.",
+    `same structures again: ${again.join(" ")}`,
+    `run ${run.id} in ${store} (${wall.toFixed(1)} s)`,
+    `report: ${report}`,
   ].join("\n");
 }

@@ -1,4 +1,4 @@
-import { trainMacs, parseCompositions, type MacsConfig } from "../rl/macs.js";
+import { MACS_DEFAULT_CONFIG, trainMacs, parseCompositions, type MacsConfig } from "../rl/macs.js";
 import { deviceReport, formatDeviceReport, type BackendName } from "../tensor/backend.js";
 import type { TrainRecord } from "../experiment/method.js";
 import { numberOption, parse, positionals, UsageError } from "./usage.js";
@@ -9,12 +9,15 @@ const help = () => `crystal-rl train macs [--compositions SrTiO3:40,Ca3Ti2O7:36,
                       [--steps N] [--parallel K] [--batch-size B] [--learning-starts N]
                       [--updates-per-step U] [--checkpoint-every N] [--no-buffer] [--seed S]
                       [--backend wasm|cpu|...] [--out DIR] [--resume] [--every N]
+                      [--set alpha=0.01,gamma=0.99,...]
 
   ${summary}.
   --steps is env steps summed over the K parallel structures (CleanRL's global_step; the paper ~80,000).
   --out DIR holds config.json, latest.json and checkpoints/step-N/{agent,policy,buffer,progress.json};
   --resume continues from it after the process was killed (--no-buffer: the replay buffer is not saved,
-  and is lost on resume). A progress line is printed every --every batch steps (default 10).`;
+  and is lost on resume). A progress line is printed every --every batch steps (default 10).
+  --set overrides any numeric or true/false field of the config (MacsConfig: SacConfig's alpha, alphaLr,
+  gamma, tau, policyLr, qLr, targetEntropy, maxEpisodeSteps, ... and the game's gMax, cMax, fmax).`;
 
 export async function train(argv: string[]): Promise<string> {
   const { values, positionals: pos } = parse("train", argv, {
@@ -31,6 +34,7 @@ export async function train(argv: string[]): Promise<string> {
     out: { type: "string", default: "runs/macs" },
     resume: { type: "boolean", default: false },
     every: { type: "string" },
+    set: { type: "string", multiple: true },
     quiet: { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
   });
@@ -53,13 +57,16 @@ export async function train(argv: string[]): Promise<string> {
   set("logInterval", int("every", values.every, 1));
   if (values["no-buffer"]) config.saveReplayBuffer = false;
   if (values.backend) config.backend = values.backend as BackendName;
+  for (const text of values.set ?? []) Object.assign(config, parseSettings(text));
 
   const print = (line: string) => {
     if (!values.quiet) process.stdout.write(line + "\n");
   };
   let backend = "";
-  const returns: number[] = [];
+  // The last 50 episodes: return, length, and how they ended.
+  const recent: { ret: number; len: number; ok: number; blown: number }[] = [];
   const fmt = (x: unknown, d = 3) => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(d) : "-");
+  const mean = (f: (e: (typeof recent)[number]) => number) => (recent.length ? recent.reduce((a, e) => a + f(e), 0) / recent.length : NaN);
   const onMetrics = (m: TrainRecord) => {
     if (typeof m.backend === "string") {
       backend = m.backend;
@@ -67,17 +74,16 @@ export async function train(argv: string[]): Promise<string> {
       return;
     }
     if (typeof m["charts/episodic_return"] === "number") {
-      returns.push(m["charts/episodic_return"]);
+      recent.push({ ret: m["charts/episodic_return"], len: Number(m["charts/episode_length"]), ok: Number(m["charts/episode_converged"]), blown: Number(m["charts/episode_blown_up"] ?? 0) });
+      if (recent.length > 50) recent.shift();
       return;
     }
     if (typeof m["charts/atom_transitions_per_s"] !== "number") return;
-    const recent = returns.slice(-20);
-    const mean = recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : NaN;
     print(
-      `step ${m.step}  episodes ${m["charts/episodes"]}  return ${fmt(mean)}  success ${fmt(m["charts/success_rate"], 2)}` +
-        `  fmax med/min/max ${fmt(m["charts/fmax_median"])}/${fmt(m["charts/fmax_min"])}/${fmt(m["charts/fmax_max"])}` +
-        `  transitions/s ${fmt(m["charts/atom_transitions_per_s"], 0)}  updates/s ${fmt(m["charts/updates_per_s"], 2)}` +
-        `  qf_loss ${fmt(m["losses/qf_loss"])}  alpha ${fmt(m["losses/alpha"])}  [${backend}]`,
+      `step ${m.step}  episodes ${m["charts/episodes"]}  last ${recent.length}: return ${fmt(mean((e) => e.ret))} length ${fmt(mean((e) => e.len), 0)}` +
+        ` converged ${fmt(mean((e) => e.ok), 2)} blown up ${fmt(mean((e) => e.blown), 2)}` +
+        `  fmax med ${fmt(m["charts/fmax_median"])}  transitions/s ${fmt(m["charts/atom_transitions_per_s"], 0)}  updates/s ${fmt(m["charts/updates_per_s"], 2)}` +
+        `  qf_loss ${fmt(m["losses/qf_loss"])}  log_pi ${fmt(m["losses/log_pi"], 2)}  alpha ${fmt(m["losses/alpha"], 4)}  [${backend}]`,
     );
   };
   const controller = new AbortController();
@@ -94,4 +100,25 @@ export async function train(argv: string[]): Promise<string> {
   } finally {
     process.off("SIGINT", stop);
   }
+}
+
+/** "alpha=0.01,gamma=0.99" -> { alpha: 0.01, gamma: 0.99 }: numeric and true/false fields of MacsConfig only. */
+export function parseSettings(text: string): Partial<MacsConfig> {
+  const out: Record<string, number | boolean> = {};
+  for (const part of text.split(",")) {
+    const [key, raw, extra] = part.trim().split("=");
+    if (!key || raw === undefined || extra !== undefined) throw new UsageError(`train: --set "${part}" must look like name=value`);
+    const current = (MACS_DEFAULT_CONFIG as unknown as Record<string, unknown>)[key];
+    if (typeof current === "number") {
+      const v = Number(raw);
+      if (raw.trim() === "" || !Number.isFinite(v)) throw new UsageError(`train: --set ${key} needs a number, got "${raw}"`);
+      out[key] = v;
+    } else if (typeof current === "boolean") {
+      if (raw !== "true" && raw !== "false") throw new UsageError(`train: --set ${key} needs true or false, got "${raw}"`);
+      out[key] = raw === "true";
+    } else {
+      throw new UsageError(`train: --set ${key}: not a numeric or true/false setting of the MACS config`);
+    }
+  }
+  return out as Partial<MacsConfig>;
 }

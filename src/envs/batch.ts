@@ -67,6 +67,8 @@ export interface BatchStep {
   terminated: Uint8Array;
   /** Per structure: hit the step cap at this step without converging. */
   truncated: Uint8Array;
+  /** Per structure: blew up at this step (fmax past `blowUpFmax`): terminal, a failure. */
+  failed: Uint8Array;
   /** Per structure: took part in this step (was not done before it). */
   active: Uint8Array;
   /** Per structure, after this step (a replaced structure's finished episode). */
@@ -216,6 +218,7 @@ export class RelaxationBatch {
     const reward = new Float32Array(n);
     const terminated = new Uint8Array(this.size);
     const truncated = new Uint8Array(this.size);
+    const failed = new Uint8Array(this.size);
     const nextObs = new Float32Array(n * obsSize);
     const finished: number[] = [];
     moving.forEach((s, j) => {
@@ -224,6 +227,7 @@ export class RelaxationBatch {
       st.observe(nextObs, offsets[s]! * obsSize);
       terminated[s] = st.converged ? 1 : 0;
       truncated[s] = st.truncated ? 1 : 0;
+      failed[s] = st.blownUp ? 1 : 0;
       if (st.finished) finished.push(s);
     });
     // Done structures keep their last observation.
@@ -248,7 +252,7 @@ export class RelaxationBatch {
       for (const s of finished) this.done[s] = 1;
       this.obs = nextObs;
     }
-    return { nextObs, reward, system, offsets, terminated, truncated, active, info, reset, obs, timing: { totalMs: 0, forceMs: 0 } };
+    return { nextObs, reward, system, offsets, terminated, truncated, failed, active, info, reset, obs, timing: { totalMs: 0, forceMs: 0 } };
   }
 
   /**

@@ -25,6 +25,19 @@ export interface MacsParameters {
   logEpsilon: number;
   /** Wrap atoms back into the cell after each move (spec §3). Observations do not depend on it. */
   wrap: boolean;
+  /**
+   * Training only, not in the paper: end the episode as a failure (terminal, no bootstrap) once fmax
+   * exceeds this (eV/Å). The ionic model's C/r¹² wall, unlike CHGNet, turns a random early move into
+   * forces of 1e8 eV/Å, where the clipped reward is flat and episodes never end. Infinity = the paper.
+   */
+  blowUpFmax: number;
+  /**
+   * Training only, not in the paper: the ∞-norm clip of the gradient inside the reward (eV/Å); the
+   * paper uses g_max for both. Above g_max the paper's reward is flat, so with the ionic model's steep
+   * wall an atom pushed into a contact is not penalised; a looser clip here gives it the log-force
+   * increase as a penalty. Observations and c keep g_max.
+   */
+  rewardGMax: number;
 }
 
 export const MACS_DEFAULTS: Readonly<MacsParameters> = Object.freeze({
@@ -35,6 +48,8 @@ export const MACS_DEFAULTS: Readonly<MacsParameters> = Object.freeze({
   maxSteps: 1000,
   logEpsilon: 1e-8,
   wrap: true,
+  blowUpFmax: Infinity,
+  rewardGMax: 5,
 });
 
 /** Resolves and checks parameters: a RangeError names a bad one. */
@@ -47,7 +62,11 @@ export function macsParameters(p: Partial<MacsParameters> = {}): MacsParameters 
     maxSteps: p.maxSteps ?? MACS_DEFAULTS.maxSteps,
     logEpsilon: p.logEpsilon ?? MACS_DEFAULTS.logEpsilon,
     wrap: p.wrap ?? MACS_DEFAULTS.wrap,
+    blowUpFmax: p.blowUpFmax ?? MACS_DEFAULTS.blowUpFmax,
+    rewardGMax: p.rewardGMax ?? p.gMax ?? MACS_DEFAULTS.rewardGMax,
   };
+  if (!(out.rewardGMax >= out.gMax)) throw new RangeError(`rewardGMax must be at least gMax (${out.gMax}), got ${out.rewardGMax}`);
+  if (!(out.blowUpFmax > out.fmax)) throw new RangeError(`blowUpFmax must be above fmax, got ${out.blowUpFmax}`);
   for (const key of ["gMax", "cMax", "fmax", "logEpsilon"] as const) {
     const v = out[key];
     if (!(v > 0) || !Number.isFinite(v)) throw new RangeError(`${key} must be a positive number, got ${v}`);
@@ -99,6 +118,18 @@ export function clippedGradient(forces: ArrayLike<number>, gMax: number, g: Floa
     g[3 * i + 1] = gy;
     g[3 * i + 2] = gz;
     norms[i] = Math.sqrt(gx * gx + gy * gy + gz * gz);
+  }
+}
+
+/** Per-atom L2 norms of the gradient after the ∞-norm clip at `clip` (eq. 14), without the vectors. */
+export function clippedNorms(forces: ArrayLike<number>, clip: number, norms: Float64Array): void {
+  for (let i = 0; i < norms.length; i++) {
+    const x = forces[3 * i]!;
+    const y = forces[3 * i + 1]!;
+    const z = forces[3 * i + 2]!;
+    const inf = Math.max(Math.abs(x), Math.abs(y), Math.abs(z));
+    const s = inf < clip ? 1 : clip / inf;
+    norms[i] = s * Math.sqrt(x * x + y * y + z * z);
   }
 }
 

@@ -53,7 +53,7 @@ export interface GameStep {
   obs: Float32Array;
   /** Per atom: log|g_i^t| − log|g_i^{t+1}|. */
   reward: Float32Array;
-  /** Success: max_i |F_i| < fmax. */
+  /** Success (max_i |F_i| < fmax), or a blow-up past `blowUpFmax` (training only; `info.blownUp`). */
   terminated: boolean;
   /** The step cap reached without success. */
   truncated: boolean;
@@ -160,6 +160,6 @@ export class RelaxationGame {
     state.advance(computed, reward);
     const obs = new Float32Array(state.natoms * state.obsSize);
     state.observe(obs);
-    return { obs, reward, terminated: state.converged, truncated: state.truncated, info: state.info() };
+    return { obs, reward, terminated: state.converged || state.blownUp, truncated: state.truncated, info: state.info() };
   }
 }

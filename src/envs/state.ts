@@ -12,7 +12,7 @@ import { assertFinite, CalculatorError, type Calculator, type Computed, type Com
 import { Crystal } from "../structure/crystal.js";
 import { elementByNumber } from "../structure/elements.js";
 import { kNearest, type KNearest } from "../structure/neighbours.js";
-import { FEATURES, logNorm, clippedGradient, writeFeatures, type MacsParameters } from "./features.js";
+import { FEATURES, logNorm, clippedGradient, clippedNorms, writeFeatures, type MacsParameters } from "./features.js";
 import { observationSize, writeObservations } from "./observation.js";
 
 /** What the game reports about one structure after a reset or a step. */
@@ -27,6 +27,8 @@ export interface RelaxationInfo {
   forceCalls: number;
   /** fmax below the threshold: the episode's success. */
   converged: boolean;
+  /** fmax above `blowUpFmax` (training only): the episode ended as a failure. */
+  blownUp: boolean;
   natoms: number;
   /** Sum over the steps so far of the mean per-atom reward (= mean_i log|g_i^0| − log|g_i^t|). */
   episodeReturn: number;
@@ -96,6 +98,9 @@ export class RelaxationState {
   private nextG: Float64Array;
   private nextNorms: Float64Array;
   private pending?: Crystal;
+  // Per-atom norms under the reward's own clip, only when it differs from g_max.
+  private rewardNorms?: Float64Array;
+  private nextRewardNorms?: Float64Array;
 
   constructor(
     crystal: Crystal,
@@ -115,6 +120,10 @@ export class RelaxationState {
     this.nextDisplacement = new Float64Array(3 * n);
     this.nextG = new Float64Array(3 * n);
     this.nextNorms = new Float64Array(n);
+    if (params.rewardGMax !== params.gMax) {
+      this.rewardNorms = new Float64Array(n);
+      this.nextRewardNorms = new Float64Array(n);
+    }
   }
 
   /** Length of one atom's observation. */
@@ -131,14 +140,19 @@ export class RelaxationState {
     return this.fmax2 < this.params.fmax * this.params.fmax;
   }
 
-  /** Out of steps without success. */
-  get truncated(): boolean {
-    return !this.converged && this.step >= this.params.maxSteps;
+  /** Forces past `blowUpFmax`: a terminal failure (training only). */
+  get blownUp(): boolean {
+    return this.fmax2 > this.params.blowUpFmax * this.params.blowUpFmax;
   }
 
-  /** The episode is over (either way). */
+  /** Out of steps without success (or blow-up). */
+  get truncated(): boolean {
+    return !this.converged && !this.blownUp && this.step >= this.params.maxSteps;
+  }
+
+  /** The episode is over (any way). */
   get finished(): boolean {
-    return this.converged || this.step >= this.params.maxSteps;
+    return this.converged || this.blownUp || this.step >= this.params.maxSteps;
   }
 
   info(): RelaxationInfo {
@@ -148,6 +162,7 @@ export class RelaxationState {
       fmax: this.fmax,
       forceCalls: this.forceCalls,
       converged: this.converged,
+      blownUp: this.blownUp,
       natoms: this.natoms,
       episodeReturn: this.episodeReturn,
     };
@@ -163,6 +178,7 @@ export class RelaxationState {
     this.pending = undefined;
     this.take(computed);
     clippedGradient(this.forces, this.params.gMax, this.g, this.gradNorms);
+    if (this.rewardNorms) clippedNorms(this.forces, this.params.rewardGMax, this.rewardNorms);
     this.refresh();
   }
 
@@ -211,9 +227,18 @@ export class RelaxationState {
     const n = this.natoms;
     const eps = this.params.logEpsilon;
     clippedGradient(this.forces, this.params.gMax, this.nextG, this.nextNorms);
+    // The reward's norms: g's own (the paper), or those of the looser `rewardGMax` clip.
+    let before = this.gradNorms;
+    let after = this.nextNorms;
+    if (this.rewardNorms && this.nextRewardNorms) {
+      clippedNorms(this.forces, this.params.rewardGMax, this.nextRewardNorms);
+      before = this.rewardNorms;
+      after = this.nextRewardNorms;
+      [this.rewardNorms, this.nextRewardNorms] = [this.nextRewardNorms, this.rewardNorms];
+    }
     let sum = 0;
     for (let i = 0; i < n; i++) {
-      const r = logNorm(this.gradNorms[i]!, eps) - logNorm(this.nextNorms[i]!, eps);
+      const r = logNorm(before[i]!, eps) - logNorm(after[i]!, eps);
       rewards[offset + i] = r;
       sum += r;
     }

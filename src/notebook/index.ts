@@ -30,5 +30,16 @@ export { progress, formatDuration, formatRate, type Progress, type ProgressOptio
 export { tableHtml, tableText, showTable, formatNumber, type TableHtmlOptions } from "./table-view.js";
 export { crystalFigure, showCrystal, cellEdges, elementColour, type CrystalFigureOptions } from "./crystal-view.js";
 export { notebookSink, createNotebookSink } from "./sink.js";
+export {
+  reportHtml,
+  runReportHtml,
+  runReportData,
+  saveRunReport,
+  forceCallConvergenceFigure,
+  type ReportData,
+  type ReportSummaryRow,
+  type RunReportOptions,
+  type ForceCallConvergenceOptions,
+} from "./report.js";
 
 if (inKernel()) registerDisplaySink(notebookSink);

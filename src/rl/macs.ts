@@ -80,6 +80,10 @@ export interface MacsConfig extends SacConfig {
   cMax: number;
   /** Game: success threshold on the largest per-atom force norm (eV/Å). */
   fmax: number;
+  /** Game, training only: an episode whose fmax passes this (eV/Å) ends as a terminal failure (see MacsParameters). */
+  blowUpFmax: number;
+  /** Game, training only: the gradient clip inside the reward (eV/Å; the paper: g_max; see MacsParameters). */
+  rewardGMax: number;
   /** Global env steps between checkpoints (0: only at the end). */
   checkpointInterval: number;
   /** Save the replay buffer with each checkpoint (else it is lost on resume, and progress.json says so). */
@@ -98,6 +102,8 @@ export const MACS_DEFAULT_CONFIG: Readonly<MacsConfig> = Object.freeze({
   gMax: MACS_DEFAULTS.gMax,
   cMax: MACS_DEFAULTS.cMax,
   fmax: MACS_DEFAULTS.fmax,
+  blowUpFmax: 5e3,
+  rewardGMax: 1e4,
   checkpointInterval: 2000,
   saveReplayBuffer: true,
   logInterval: 10,
@@ -114,6 +120,8 @@ export interface MacsProgress {
   /** Finished episodes (converged or truncated). */
   episodes: number;
   converged: number;
+  /** Episodes ended by a blow-up (fmax past blowUpFmax). */
+  blownUp: number;
   /** SGD updates. */
   updates: number;
   /** Atom-transitions added to the replay buffer. */
@@ -213,11 +221,11 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
       buffer = new ReplayBuffer({ capacity: config.bufferSize, obsDim: config.obsDim, actionDim: config.actionDim, seed: config.seed + 7919 * (previous.progress.resumes + 1) });
       notes.push(`replay buffer not saved: ${previous.progress.bufferSize} transitions lost`);
     }
-    progress = { ...previous.progress, resumes: previous.progress.resumes + 1, backend };
+    progress = { ...previous.progress, blownUp: previous.progress.blownUp ?? 0, resumes: previous.progress.resumes + 1, backend };
   } else {
     sac = new Sac(config);
     buffer = new ReplayBuffer({ capacity: config.bufferSize, obsDim: config.obsDim, actionDim: config.actionDim, seed: config.seed });
-    progress = { step: 0, iterations: 0, episodes: 0, converged: 0, updates: 0, transitions: 0, resumes: 0, wallSeconds: 0, bufferSaved: false, bufferSize: 0, backend };
+    progress = { step: 0, iterations: 0, episodes: 0, converged: 0, blownUp: 0, updates: 0, transitions: 0, resumes: 0, wallSeconds: 0, bufferSaved: false, bufferSize: 0, backend };
     if (dir) {
       await mkdir(dir, { recursive: true });
       await writeJsonAtomic(join(dir, "config.json"), config);
@@ -234,6 +242,8 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
     gMax: config.gMax,
     cMax: config.cMax,
     fmax: config.fmax,
+    blowUpFmax: config.blowUpFmax,
+    rewardGMax: config.rewardGMax,
     maxSteps: config.maxEpisodeSteps,
   });
   yield { step: progress.step, "charts/resumed": progress.resumes, "charts/buffer_size": buffer.size, backend, note: notes.join("; ") || undefined };
@@ -262,8 +272,9 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
       // ---- 3. step every structure (auto-reset replaces finished ones)
       const r = batch.stepSync(actions);
 
-      // ---- 4. every atom-transition into the buffer; done = terminated only (truncation bootstraps)
-      buffer.add({ obs, actions, rewards: r.reward, nextObs: r.nextObs, terminated: perAtom(r.terminated, r.system) });
+      // ---- 4. every atom-transition into the buffer; done = converged or blown up (truncation bootstraps)
+      const done = r.terminated.map((t, s) => t | r.failed[s]!);
+      buffer.add({ obs, actions, rewards: r.reward, nextObs: r.nextObs, terminated: perAtom(done, r.system) });
       const n = r.reward.length;
       progress.transitions += n;
       progress.step += config.numEnvs;
@@ -274,11 +285,13 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
         const info = r.info[s]!;
         progress.episodes++;
         if (info.converged) progress.converged++;
+        if (info.blownUp) progress.blownUp++;
         yield {
           step: progress.step,
           "charts/episodic_return": info.episodeReturn,
           "charts/episode_length": info.step,
           "charts/episode_converged": info.converged ? 1 : 0,
+          "charts/episode_blown_up": info.blownUp ? 1 : 0,
           "charts/episode_fmax": info.fmax,
           "charts/episode_atoms": info.natoms,
         };
@@ -304,6 +317,7 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
           step: progress.step,
           "charts/episodes": progress.episodes,
           "charts/success_rate": progress.episodes > 0 ? progress.converged / progress.episodes : 0,
+          "charts/blow_up_rate": progress.episodes > 0 ? progress.blownUp / progress.episodes : 0,
           "charts/fmax_median": fmaxes[Math.floor(fmaxes.length / 2)]!,
           "charts/fmax_min": fmaxes[0]!,
           "charts/fmax_max": fmaxes[fmaxes.length - 1]!,

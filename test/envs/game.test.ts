@@ -145,6 +145,39 @@ describe("step", () => {
     assert.throws(() => capped.stepSync(new Float32Array(9)), /truncated at step 3/);
   });
 
+  it("blowUpFmax (training only) ends a blown-up episode as a terminal failure, not a truncation", () => {
+    // |g| = 3 > 0.4: c = 0.4, and moving against the force stretches the spring to fmax 3.4.
+    const { crystal, calc } = springs(1, () => [3, 0, 0]);
+    const paper = new RelaxationGame({ calculator: calc, crystal });
+    paper.resetSync();
+    const a = paper.stepSync([1, 0, 0]);
+    assert.deepEqual([a.terminated, a.truncated, a.info.blownUp], [false, false, false]);
+    const game = new RelaxationGame({ calculator: calc, crystal, blowUpFmax: 3.2, maxSteps: 1 });
+    game.resetSync();
+    const b = game.stepSync([1, 0, 0]);
+    close(b.info.fmax, 3.4, 1e-9, "fmax");
+    assert.deepEqual([b.terminated, b.truncated, b.info.blownUp, b.info.converged], [true, false, true, false]);
+    assert.throws(() => game.stepSync([0, 0, 0]), /episode is over/);
+    assert.throws(() => new RelaxationGame({ calculator: calc, crystal, blowUpFmax: 0.01 }), /blowUpFmax must be above fmax/);
+  });
+
+  it("rewardGMax (training only) rewards with a looser clip while g, c and the observation keep g_max", () => {
+    // A stiff spring (k = 4) 3 Å and then 2.6 Å from rest: forces 12 and 10.4 eV/Å, both beyond
+    // g_max = 5, so the paper's reward is 0.
+    const { crystal, calc } = springs(1, () => [3, 0, 0], 4);
+    const paper = new RelaxationGame({ calculator: calc, crystal });
+    const loose = new RelaxationGame({ calculator: calc, crystal, rewardGMax: 1e3 });
+    const o1 = paper.resetSync().obs;
+    const o2 = loose.resetSync().obs;
+    assert.deepEqual(o1, o2);
+    const a = paper.stepSync([-1, 0, 0]);
+    const b = loose.stepSync([-1, 0, 0]);
+    close(a.reward[0]!, 0, 1e-12, "paper's reward");
+    close(b.reward[0]!, Math.log(12 / 10.4), 1e-6, "loose reward");
+    assert.deepEqual(a.obs, b.obs);
+    assert.throws(() => new RelaxationGame({ calculator: calc, crystal, rewardGMax: 1 }), /rewardGMax must be at least gMax/);
+  });
+
   it("makes exactly one calculator call per step (and one per reset)", () => {
     const { crystal, calc } = springs(4, (i) => [0.3, -0.2 * i, 0.1]);
     const game = new RelaxationGame({ calculator: calc, crystal });
