@@ -83,7 +83,7 @@ export async function train(argv: string[]): Promise<string> {
       `step ${m.step}  episodes ${m["charts/episodes"]}  last ${recent.length}: return ${fmt(mean((e) => e.ret))} length ${fmt(mean((e) => e.len), 0)}` +
         ` converged ${fmt(mean((e) => e.ok), 2)} blown up ${fmt(mean((e) => e.blown), 2)}` +
         `  fmax med ${fmt(m["charts/fmax_median"])}  transitions/s ${fmt(m["charts/atom_transitions_per_s"], 0)}  updates/s ${fmt(m["charts/updates_per_s"], 2)}` +
-        `  qf_loss ${fmt(m["losses/qf_loss"])}  log_pi ${fmt(m["losses/log_pi"], 2)}  alpha ${fmt(m["losses/alpha"], 4)}  [${backend}]`,
+        `  qf_loss ${fmt(m["losses/qf_loss"])}  imitation ${fmt(m["losses/imitation_loss"], 4)}  log_pi ${fmt(m["losses/log_pi"], 2)}  alpha ${fmt(m["losses/alpha"], 4)}  [${backend}]`,
     );
   };
   const controller = new AbortController();

@@ -9,3 +9,4 @@ export * from "./sources.js";
 export * from "./relaxation-game.js";
 export * from "./batch.js";
 export * from "./policy.js";
+export * from "./teacher.js";

@@ -28,6 +28,18 @@ export {
   type TrainRecord,
   type TrainContext,
 } from "./method.js";
+export {
+  relaxInWorkers,
+  registerWorkerModule,
+  defaultWorkers,
+  liveWorkers,
+  type WorkerSetup,
+  type WorkerMethod,
+  type WorkerJob,
+  type WorkerStep,
+  type WorkerDone,
+  type RelaxInWorkersOptions,
+} from "./workers.js";
 export { random, type StructureSource, type RandomSource, type FileSource, type StructuresInput } from "./structures.js";
 export { Run, loadRun, BenchmarkTable, type ExecuteOptions, type ResumeOptions, type BenchmarkOptions } from "./run.js";
 export {

@@ -44,7 +44,15 @@ export interface RunConfig {
   name: string;
   /** ISO time. */
   created: string;
-  settings: { fmax: number; steps: number; seed: number; live: boolean; trajectories: boolean };
+  settings: {
+    fmax: number;
+    steps: number;
+    seed: number;
+    live: boolean;
+    trajectories: boolean;
+    /** Worker threads relaxing in parallel (absent: 1, in the run's own thread). */
+    workers?: number;
+  };
   /** Which fmax the tables use. */
   fmaxDefinition: string;
   structures: { source: SourceDescription; count: number; formulas: string[]; natoms: number[] };

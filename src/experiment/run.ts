@@ -56,6 +56,8 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** Draw live plots (when the display sink is interactive). Default: the run's setting. */
   live?: boolean;
+  /** Worker threads for the relaxations (1: in this thread). Default: the run's setting, else 1. */
+  workers?: number;
 }
 
 export interface ResumeOptions extends ExecuteOptions {
@@ -214,6 +216,7 @@ export class Run {
         started: status.started,
         live: options.live ?? config.settings.live,
         signal: options.signal,
+        workers: options.workers,
       });
     } finally {
       if (owned) await calculator.close?.();
@@ -370,6 +373,8 @@ export interface StartSpec {
   trajectories: boolean;
   parent?: string;
   signal?: AbortSignal;
+  /** Worker threads for the relaxations (default 1: in this thread); stored in config.json. */
+  workers?: number;
 }
 
 /** Creates `store/<id>/`, writes config.json and structures.json, and executes the run. */
@@ -406,7 +411,7 @@ export async function startRun(spec: StartSpec): Promise<Run> {
   writeJsonAtomic(paths.config, config);
   const calculator = makeCalculator(spec.calculator);
   try {
-    await execute({ id, paths, config, structures, calculator, methods: spec.methods, attempt: 0, live: spec.live, signal: spec.signal });
+    await execute({ id, paths, config, structures, calculator, methods: spec.methods, attempt: 0, live: spec.live, signal: spec.signal, workers: spec.workers });
   } finally {
     if (!("instance" in spec.calculator)) await calculator.close?.();
   }

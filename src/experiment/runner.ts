@@ -4,14 +4,20 @@
  * metrics line per step and a result line per relaxation as they happen, and status.json after each
  * relaxation. The same loop resumes a run: relaxations already in results.jsonl are skipped, and
  * the lines of the new execution carry its `attempt` number.
+ *
+ * With `workers` > 1 (`.workers(n)`, stored in config.json's settings so a resume uses it too) the
+ * relaxations run on a pool of worker threads instead (workers.ts), one per thread at a time; the
+ * lines written are the same, interleaved across relaxations, and their seconds are measured in the
+ * worker. Training always runs here, before the pool starts.
  */
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
+import { calculatorNames } from "../calculators/registry.js";
 import type { Calculator } from "../calculators/calculator.js";
 import type { Crystal } from "../structure/crystal.js";
 import { displaySink, type LiveHandle } from "./display-sink.js";
 import { convergenceFigureFromSeries, learningCurveFigure, type FmaxSeries } from "./figures.js";
-import { JsonlAppender } from "./jsonl.js";
+import { JsonlAppender, writeJsonAtomic } from "./jsonl.js";
 import type { Method, MethodOutcome, MethodStep } from "./method.js";
 import {
   activeRuns,
@@ -25,6 +31,8 @@ import {
   type RunStatus,
   type TrainLine,
 } from "./run-store.js";
+import { crystalToJSON } from "./structures.js";
+import { relaxInWorkers, workerCanRebuild, workerModules, type WorkerJob, type WorkerMethod, type WorkerSetup, type WorkerStep } from "./workers.js";
 
 export interface LabelledMethod {
   label: string;
@@ -47,6 +55,8 @@ export interface ExecuteContext {
   started?: string;
   live: boolean;
   signal?: AbortSignal;
+  /** Worker threads for the relaxations (1: in this thread). Default: config.json's, else 1. */
+  workers?: number;
 }
 
 /** Redraws at most this often (ms), and once at the end. */
@@ -55,6 +65,12 @@ export const LIVE_INTERVAL_MS = 250;
 /** Runs `ctx` to the end (or to an abort) and returns the final status. */
 export async function execute(ctx: ExecuteContext): Promise<RunStatus> {
   const { paths, config, structures, calculator, methods, attempt } = ctx;
+  const requested = ctx.workers;
+  if (requested !== undefined && requested !== (config.settings.workers ?? 1)) {
+    config.settings.workers = checkWorkers(requested);
+    writeJsonAtomic(paths.config, config); // so a resume uses it too
+  }
+  const workers = config.settings.workers ?? 1;
   const total = structures.length * methods.length;
   const labels = methods.map((m) => m.label);
   const finished = new Set(readResults(paths, labels).map((r) => `${r.method}\u0000${r.structure}`));
@@ -136,25 +152,71 @@ export async function execute(ctx: ExecuteContext): Promise<RunStatus> {
         }),
       );
     };
+    const budget = (label: string, k: number) => ({
+      fmax: config.settings.fmax,
+      steps: config.settings.steps,
+      seed: config.settings.seed,
+      index: k,
+      trajectory: config.settings.trajectories ? paths.trajectory(label, k) : undefined,
+    });
+    const seriesOf = (label: string, k: number): number[] | undefined => {
+      if (!handle) return undefined;
+      let byStructure = series.get(label);
+      if (!byStructure) series.set(label, (byStructure = new Map()));
+      const fmaxes: number[] = [];
+      byStructure.set(k, fmaxes);
+      return fmaxes;
+    };
+    const record = (label: string, k: number, r: MethodStep, seconds: number, fmaxes: number[] | undefined): void => {
+      metrics!.append(metricLine(label, k, r, seconds, stamp));
+      if (fmaxes) {
+        fmaxes[r.step] = r.fmax;
+        if (performance.now() - drawn > LIVE_INTERVAL_MS) draw();
+      }
+    };
+    const conclude = (result: ResultRecord): void => {
+      results!.append(result);
+      status.done++;
+      status.updated = now();
+      writeStatus(paths, status);
+    };
+
+    const pending: { k: number; m: number }[] = [];
     for (let k = 0; k < structures.length; k++) {
-      const crystal = structures[k]!;
-      for (const { label, method } of methods) {
-        if (finished.has(`${label}\u0000${k}`)) continue;
-        let fmaxes: number[] | undefined;
-        if (handle) {
-          let byStructure = series.get(label);
-          if (!byStructure) series.set(label, (byStructure = new Map()));
-          byStructure.set(k, (fmaxes = []));
-        }
+      for (let m = 0; m < methods.length; m++) if (!finished.has(`${methods[m]!.label}\u0000${k}`)) pending.push({ k, m });
+    }
+
+    if (workers > 1 && pending.length > 0) {
+      const setup = await workerSetup(ctx, pending[0]!.k);
+      const lines = new Map<number, number[] | undefined>();
+      const jobs: WorkerJob[] = pending.map(({ k, m }, id) => ({ id, method: m, structure: k, crystal: crystalToJSON(structures[k]!), budget: budget(methods[m]!.label, k) }));
+      const { aborted } = await relaxInWorkers({
+        size: workers,
+        setup,
+        jobs,
+        signal: ctx.signal,
+        onSteps(job, steps: readonly WorkerStep[]) {
+          const label = methods[job.method]!.label;
+          if (!lines.has(job.id)) lines.set(job.id, seriesOf(label, job.structure));
+          const fmaxes = lines.get(job.id);
+          for (const { seconds, ...r } of steps) record(label, job.structure, r, seconds, fmaxes);
+        },
+        onDone(job, done) {
+          lines.delete(job.id);
+          conclude(resultLine(methods[job.method]!.label, job.structure, structures[job.structure]!, done.outcome, done.last, done.seconds, done.error, stamp));
+        },
+      });
+      if (aborted) {
+        if (handle) draw();
+        return finish(ctx, status, "aborted");
+      }
+    } else {
+      for (const { k, m } of pending) {
+        const crystal = structures[k]!;
+        const { label, method } = methods[m]!;
+        const fmaxes = seriesOf(label, k);
         const t0 = performance.now();
-        const relaxation = method.evaluate(crystal, calculator, {
-          fmax: config.settings.fmax,
-          steps: config.settings.steps,
-          seed: config.settings.seed,
-          index: k,
-          trajectory: config.settings.trajectories ? paths.trajectory(label, k) : undefined,
-          signal: ctx.signal,
-        });
+        const relaxation = method.evaluate(crystal, calculator, { ...budget(label, k), signal: ctx.signal });
         let last: MethodStep | undefined;
         let outcome: MethodOutcome | undefined;
         let error: string | undefined;
@@ -165,24 +227,8 @@ export async function execute(ctx: ExecuteContext): Promise<RunStatus> {
               outcome = next.value;
               break;
             }
-            const r = next.value;
-            last = r;
-            const line: MetricRecord = {
-              method: label,
-              structure: k,
-              step: r.step,
-              energy: r.energy,
-              fmax: r.fmax,
-              forceCalls: r.forceCalls,
-              seconds: (performance.now() - t0) / 1000,
-            };
-            if (r.info) for (const [key, v] of Object.entries(r.info)) if (!(key in line)) line[key] = v;
-            Object.assign(line, stamp);
-            metrics.append(line);
-            if (fmaxes) {
-              fmaxes[r.step] = r.fmax;
-              if (performance.now() - drawn > LIVE_INTERVAL_MS) draw();
-            }
+            last = next.value;
+            record(label, k, last, (performance.now() - t0) / 1000, fmaxes);
             if (ctx.signal?.aborted) break;
           }
         } catch (e) {
@@ -193,25 +239,7 @@ export async function execute(ctx: ExecuteContext): Promise<RunStatus> {
           if (handle) draw();
           return finish(ctx, status, "aborted");
         }
-        const seconds = (performance.now() - t0) / 1000;
-        const result: ResultRecord = {
-          method: label,
-          structure: k,
-          formula: crystal.formula,
-          natoms: crystal.natoms,
-          steps: outcome?.steps ?? last?.step ?? 0,
-          forceCalls: outcome?.forceCalls ?? last?.forceCalls ?? 0,
-          seconds,
-          converged: outcome?.converged ?? false,
-          energy: finiteOrNull(outcome?.energy ?? last?.energy),
-          fmax: finiteOrNull(outcome?.fmax ?? last?.fmax),
-          ...(error !== undefined ? { error } : {}),
-          ...stamp,
-        };
-        results.append(result);
-        status.done++;
-        status.updated = now();
-        writeStatus(paths, status);
+        conclude(resultLine(label, k, crystal, outcome, last, (performance.now() - t0) / 1000, error, stamp));
       }
     }
     if (handle) {
@@ -231,6 +259,83 @@ export async function execute(ctx: ExecuteContext): Promise<RunStatus> {
 }
 
 const finiteOrNull = (x: number | undefined): number | null => (x !== undefined && Number.isFinite(x) ? x : null);
+
+type Stamp = { attempt?: number };
+
+function metricLine(label: string, k: number, r: MethodStep, seconds: number, stamp: Stamp): MetricRecord {
+  const line: MetricRecord = { method: label, structure: k, step: r.step, energy: r.energy, fmax: r.fmax, forceCalls: r.forceCalls, seconds };
+  if (r.info) for (const [key, v] of Object.entries(r.info)) if (!(key in line)) line[key] = v;
+  return Object.assign(line, stamp);
+}
+
+function resultLine(
+  label: string,
+  k: number,
+  crystal: Crystal,
+  outcome: Omit<MethodOutcome, "crystal"> | undefined,
+  last: MethodStep | undefined,
+  seconds: number,
+  error: string | undefined,
+  stamp: Stamp,
+): ResultRecord {
+  return {
+    method: label,
+    structure: k,
+    formula: crystal.formula,
+    natoms: crystal.natoms,
+    steps: outcome?.steps ?? last?.step ?? 0,
+    forceCalls: outcome?.forceCalls ?? last?.forceCalls ?? 0,
+    seconds,
+    converged: outcome?.converged ?? false,
+    energy: finiteOrNull(outcome?.energy ?? last?.energy),
+    fmax: finiteOrNull(outcome?.fmax ?? last?.fmax),
+    ...(error !== undefined ? { error } : {}),
+    ...stamp,
+  };
+}
+
+/** Positive whole number of workers, or a RangeError naming `workers`. */
+export function checkWorkers(workers: unknown): number {
+  if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 1) {
+    throw new RangeError(`workers must be a positive whole number, got ${typeof workers === "number" ? workers : JSON.stringify(workers)}`);
+  }
+  return workers;
+}
+
+/**
+ * What each worker rebuilds: the calculator by registry name (an instance's visible settings, checked
+ * against its energy for structure `k`), and every method from its description. Fails here, before
+ * any thread starts, for what cannot cross.
+ */
+async function workerSetup(ctx: ExecuteContext, k: number): Promise<WorkerSetup> {
+  const { config, methods, paths } = ctx;
+  const calc = config.calculator;
+  const known = calc.name.startsWith("ase:") || calculatorNames().some((c) => c.name === calc.name);
+  if (!known) {
+    throw new Error(`calculator "${calc.name}" is not in the registry, so worker threads cannot rebuild it: pass a registry calculator or use .workers(1)`);
+  }
+  const setup: WorkerSetup = { calculator: { name: calc.name, options: calc.options }, methods: [], modules: workerModules(methods.map((m) => m.method.kind)) };
+  if (!calc.byName) {
+    const crystal = ctx.structures[k]!;
+    const { energy } = await ctx.calculator.compute(crystal, { forces: false });
+    setup.calculator.check = { crystal: crystalToJSON(crystal), energy };
+  }
+  for (const { label, method, train } of methods) {
+    if (!workerCanRebuild(method.kind)) {
+      throw new Error(
+        `method "${label}" (kind ${method.kind}) cannot be rebuilt in a worker thread: use .workers(1), or registerWorkerModule("${method.kind}", moduleUrl)`,
+      );
+    }
+    const options = JSON.parse(JSON.stringify(method.options ?? {})) as Record<string, unknown>;
+    const d: WorkerMethod = { label, kind: method.kind, name: method.name, options };
+    // A trained method reads what it saved; a given policy is loaded before the clock starts, as the
+    // in-process path does it up front (bench's macsMethod).
+    if (method.load && train) d.load = paths.checkpoint(label);
+    else if (method.load && typeof options["policy"] === "string") d.load = options["policy"];
+    setup.methods.push(d);
+  }
+  return setup;
+}
 
 function finish(ctx: ExecuteContext, status: RunStatus, state: RunStatus["state"]): RunStatus {
   status.state = state;

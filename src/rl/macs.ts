@@ -39,6 +39,8 @@ import { MACS_DEFAULTS, type MacsParameters } from "../envs/features.js";
 import { observationSize } from "../envs/observation.js";
 import { policyMethod, type Policy } from "../envs/policy.js";
 import { randomSource } from "../envs/sources.js";
+import { barzilaiBorweinPolicy } from "../envs/teacher.js";
+import { Rng } from "../structure/random-source.js";
 import { registerMethodKind, type Method, type TrainRecord } from "../experiment/method.js";
 import type { RandomCrystalOptions } from "../structure/random.js";
 import { currentBackend, useBackend, type BackendName } from "../tensor/backend.js";
@@ -84,6 +86,19 @@ export interface MacsConfig extends SacConfig {
   blowUpFmax: number;
   /** Game, training only: the gradient clip inside the reward (eV/Å; the paper: g_max; see MacsParameters). */
   rewardGMax: number;
+  /**
+   * Not in the paper: global env steps of an imitation phase before SAC proper (0: SAC from scratch, as
+   * the paper). In it the structures are moved by the per-atom Barzilai–Borwein teacher
+   * (src/envs/teacher.ts) plus Gaussian noise, every transition goes into the replay buffer, the critics
+   * learn from them as usual, and the actor is cloned towards the teacher's actions instead of its SAC
+   * loss (α frozen). Why: within this project's budget SAC from scratch learned a bang-bang policy that
+   * never converged (see the README's MACS section).
+   */
+  imitationSteps: number;
+  /** Imitation phase: the largest std of the Gaussian noise on the teacher's actions (state coverage; structure s of K gets s/(K−1) of it). */
+  imitationNoise: number;
+  /** Imitation phase: the log std the cloned actor is pulled to (per action component). */
+  imitationLogStd: number;
   /** Global env steps between checkpoints (0: only at the end). */
   checkpointInterval: number;
   /** Save the replay buffer with each checkpoint (else it is lost on resume, and progress.json says so). */
@@ -104,6 +119,9 @@ export const MACS_DEFAULT_CONFIG: Readonly<MacsConfig> = Object.freeze({
   fmax: MACS_DEFAULTS.fmax,
   blowUpFmax: 5e3,
   rewardGMax: 1e4,
+  imitationSteps: 0,
+  imitationNoise: 0.1,
+  imitationLogStd: -2.5,
   checkpointInterval: 2000,
   saveReplayBuffer: true,
   logInterval: 10,
@@ -248,10 +266,12 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
   });
   yield { step: progress.step, "charts/resumed": progress.resumes, "charts/buffer_size": buffer.size, backend, note: notes.join("; ") || undefined };
 
+  const teacher = barzilaiBorweinPolicy();
+  const noiseRng = new Rng(config.seed * 7_368_787 + progress.resumes);
   const segmentStart = performance.now();
   const wallBefore = progress.wallSeconds;
   let window = { t: performance.now(), transitions: 0, updates: 0, envMs: 0, learnMs: 0 };
-  let lastLosses: SacMetrics | null = null;
+  let lastLosses: (SacMetrics & { "losses/imitation_loss"?: number }) | null = null;
   let lastCheckpointStep = progress.step;
   let checkpoint: string | undefined;
   const save = async (): Promise<void> => {
@@ -267,7 +287,8 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
       // ---- 2. act: normaliser statistics from the new observations, then a stochastic action per atom
       const tEnv = performance.now();
       sac.normaliser?.update(obs);
-      const actions = sac.act(obs);
+      const imitating = progress.step < config.imitationSteps;
+      const actions = imitating ? noisy(teacher(obs, obs.length / config.obsDim), batch.system, config.imitationNoise / Math.max(1, config.numEnvs - 1), noiseRng) : sac.act(obs);
 
       // ---- 3. step every structure (auto-reset replaces finished ones)
       const r = batch.stepSync(actions);
@@ -302,7 +323,12 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
       if (buffer.size >= config.learningStarts) {
         const tLearn = performance.now();
         for (let g = 0; g < config.gradientSteps; g++) {
-          lastLosses = sac.update(buffer.sample(config.batchSize));
+          const sample = buffer.sample(config.batchSize);
+          lastLosses = sac.update(sample, { actor: !imitating });
+          if (imitating) {
+            const labels = teacher(sample.obs.subarray(0, sample.size * config.obsDim), sample.size);
+            lastLosses["losses/imitation_loss"] = sac.imitate(sample.obs, labels, { logStd: config.imitationLogStd });
+          }
           progress.updates++;
           window.updates++;
         }
@@ -344,6 +370,19 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
     sac.dispose();
     if (ownCalculator) await calculator.close?.();
   }
+}
+
+/**
+ * `actions` plus Gaussian noise, clipped to [−1, 1] (in place). Structure s gets sd = s·step: noise
+ * breaks the teacher's curvature estimates, so slot 0 runs clean and reaches the converged states the
+ * actor must also learn, while the others cover states off the teacher's path.
+ */
+function noisy(actions: Float32Array, system: Int32Array, step: number, rng: Rng): Float32Array {
+  for (let k = 0; k < actions.length; k++) {
+    const sd = step * system[Math.floor(k / 3)]!;
+    if (sd > 0) actions[k] = Math.max(-1, Math.min(1, actions[k]! + sd * rng.normal()));
+  }
+  return actions;
 }
 
 /** Runs `macsTraining` to the end, handing each record to `onMetrics`. */

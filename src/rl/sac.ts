@@ -305,8 +305,39 @@ export class Sac {
     return values.slice();
   }
 
-  /** One SGD update of critics, actor and α on `batch` (raw observations), then the soft target update. */
-  update(batch: Batch): SacMetrics {
+  /**
+   * One Adam step of the actor towards given actions (behaviour cloning): minimises
+   * mean |tanh(mean(o)) − target|² + mean (log std(o) − logStd)², raw observations, n rows each.
+   * MACS training's imitation phase uses it (src/rl/macs.ts). Returns the loss.
+   */
+  imitate(obs: Float32Array, targets: Float32Array, { logStd = -2.5 }: { logStd?: number } = {}): number {
+    this.checkAlive();
+    const { obsDim: od, actionDim: ad } = this.config;
+    const n = targets.length / ad;
+    if (!Number.isInteger(n) || obs.length < n * od) throw new RangeError(`Sac.imitate: ${obs.length} observation values for ${targets.length / ad} target rows`);
+    const x = this.normaliser ? this.normaliser.normalise(obs.subarray(0, n * od)) : obs.subarray(0, n * od);
+    const loss = tf.tidy(() => {
+      const o = tf.tensor2d(x, [n, od]);
+      const y = tf.tensor2d(targets, [n, ad]);
+      const r = tf.variableGrads(() => {
+        const out = this.actor.apply(o);
+        const mean = tf.tanh(tf.slice(out, [0, 0], [n, ad]));
+        const ls = tf.slice(out, [0, ad], [n, ad]);
+        return tf.add(tf.mean(tf.squaredDifference(mean, y)), tf.mean(tf.square(tf.sub(ls, logStd)))) as tf.Scalar;
+      }, this.actor.variables as tf.Variable[]);
+      applyGradients(this.actorOptimizer, r.grads);
+      return r.value;
+    });
+    const v = loss.dataSync()[0]!;
+    loss.dispose();
+    return v;
+  }
+
+  /**
+   * One SGD update of critics, actor and α on `batch` (raw observations), then the soft target update.
+   * `{ actor: false }` updates the critics (and targets) only: the actor and α stay as they are.
+   */
+  update(batch: Batch, { actor: withActor = true }: { actor?: boolean } = {}): SacMetrics {
     this.checkAlive();
     const c = this.config;
     const { obsDim: od, actionDim: ad } = c;
@@ -321,7 +352,7 @@ export class Sac {
     const rng = this.noiseRoot.fork(2 * this.updates + 1);
     const epsNext = normals(n * ad, rng);
     const epsPi = normals(n * ad, rng);
-    const trainActor = this.updates % c.policyFrequency === 0;
+    const trainActor = withActor && this.updates % c.policyFrequency === 0;
     const kept: Partial<Record<SacMetricName, tf.Scalar>> = {};
     const keep = (name: SacMetricName, t: tf.Tensor): void => {
       kept[name] = tf.keep(t as tf.Scalar);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -86,6 +87,32 @@ describe("crystal-rl bench", () => {
     assert.equal(unreadable.code, 2);
     assert.match(unreadable.err, /--policy .*missing/);
     assert.equal(unreadable.err.trim().split("\n").length, 1);
+  });
+
+  it("gives the same steps, force calls and failures on worker threads as in one thread", async () => {
+    const one = await cli(...BASE, "--methods", "fire,bfgsls", "--workers", "1", "--store", store, "--json");
+    const two = await cli(...BASE, "--methods", "fire,bfgsls", "--workers", "2", "--store", store, "--json");
+    assert.equal(one.code, 0, one.err);
+    assert.equal(two.code, 0, two.err);
+    const timeless = (out: string) => (JSON.parse(out) as Record<string, unknown>[]).map(({ seconds: _s, ...r }) => r);
+    assert.deepEqual(timeless(two.out), timeless(one.out));
+    const ids = (await readdir(store)).sort();
+    const config = (id: string) => JSON.parse(readFileSync(join(store, id, "config.json"), "utf8")) as { settings: { workers?: number } };
+    assert.equal(config(ids[ids.length - 1]!).settings.workers, 2);
+    assert.equal(config(ids[ids.length - 2]!).settings.workers, undefined);
+    const text = await cli(...BASE, "--methods", "fire", "--workers", "2", "--store", store);
+    assert.match(text.out, /2 worker threads/);
+  });
+
+  it("exits 2 naming --workers for a bad worker count, and documents it", async () => {
+    for (const bad of ["0", "-1", "1.5", "two", ""]) {
+      const r = await cli(...BASE, "--methods", "fire", `--workers=${bad}`, "--store", store);
+      assert.equal(r.code, 2, `--workers ${bad}`);
+      assert.match(r.err, /--workers must be an integer >= 1/);
+      assert.equal(r.out, "");
+    }
+    const help = await cli("bench", "--help");
+    assert.match(help.out, /--workers N/);
   });
 });
 
