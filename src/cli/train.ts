@@ -1,4 +1,4 @@
-import { MACS_DEFAULT_CONFIG, trainMacs, parseCompositions, type MacsConfig } from "../rl/macs.js";
+import { exportMacsPolicy, MACS_DEFAULT_CONFIG, trainMacs, parseCompositions, type MacsConfig } from "../rl/macs.js";
 import { deviceReport, formatDeviceReport, type BackendName } from "../tensor/backend.js";
 import type { TrainRecord } from "../experiment/method.js";
 import { numberOption, parse, positionals, UsageError } from "./usage.js";
@@ -10,6 +10,7 @@ const help = () => `crystal-rl train macs [--compositions SrTiO3:40,Ca3Ti2O7:36,
                       [--updates-per-step U] [--checkpoint-every N] [--no-buffer] [--seed S]
                       [--backend wasm|cpu|...] [--out DIR] [--resume] [--every N]
                       [--set alpha=0.01,gamma=0.99,...]
+crystal-rl train export FROM TO [--note TEXT]
 
   ${summary}.
   --steps is env steps summed over the K parallel structures (CleanRL's global_step; the paper ~80,000).
@@ -17,7 +18,10 @@ const help = () => `crystal-rl train macs [--compositions SrTiO3:40,Ca3Ti2O7:36,
   --resume continues from it after the process was killed (--no-buffer: the replay buffer is not saved,
   and is lost on resume). A progress line is printed every --every batch steps (default 10).
   --set overrides any numeric or true/false field of the config (MacsConfig: SacConfig's alpha, alphaLr,
-  gamma, tau, policyLr, qLr, targetEntropy, maxEpisodeSteps, ... and the game's gMax, cMax, fmax).`;
+  gamma, tau, policyLr, qLr, targetEntropy, maxEpisodeSteps, imitationSteps, ... and the game's gMax,
+  cMax, fmax, blowUpFmax, rewardGMax).
+  export copies the policy of a training folder (its newest checkpoint) or of one step folder to TO,
+  with training.json (config, steps, updates, wall time, backend, machine); loadMacsPolicy(TO) reads it.`;
 
 export async function train(argv: string[]): Promise<string> {
   const { values, positionals: pos } = parse("train", argv, {
@@ -36,9 +40,15 @@ export async function train(argv: string[]): Promise<string> {
     every: { type: "string" },
     set: { type: "string", multiple: true },
     quiet: { type: "boolean", default: false },
+    note: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return help();
+  if (pos[0] === "export") {
+    const [, from, to] = positionals("train", pos, ["export", "FROM", "TO"]);
+    const r = await exportMacsPolicy(from!, to!, values.note);
+    return `exported ${r.from} -> ${to}: ${r.progress.step} env steps, ${r.progress.updates} updates, ${(r.progress.wallSeconds / 60).toFixed(1)} min on ${r.progress.backend}`;
+  }
   const [algo] = positionals("train", pos, ["algorithm"]);
   if (algo !== "macs") throw new UsageError(`train: unknown algorithm "${algo}" (only "macs")`);
   const int = (name: string, v: string | undefined, min = 0) => numberOption("train", name, v, { integer: true, min });

@@ -30,7 +30,8 @@
  * const policy = await loadMacsPolicy("runs/macs");
  * for await (const r of relaxWithPolicy(crystal, ionic(), policy)) console.log(r.step, r.fmax);
  */
-import { mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
+import { cp, mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
+import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import type { Calculator } from "../calculators/calculator.js";
 import { ionic } from "../calculators/ionic.js";
@@ -448,6 +449,48 @@ export async function latestCheckpoint(dir: string): Promise<{ path: string; con
 
 // -------------------------------------------------------------------------------------------------
 // A trained policy
+
+/** What `training.json` beside an exported policy says about how it was trained. */
+export interface MacsTrainingRecord {
+  format: "crystal-rl/macs-training@1";
+  exported: string;
+  /** The checkpoint folder it came from. */
+  from: string;
+  config: MacsConfig;
+  progress: MacsProgress;
+  machine: { cpu: string; cores: number; node: string; platform: string };
+  note?: string;
+}
+
+/**
+ * Copies the policy of `from` (a training folder: its newest checkpoint; or one checkpoint's step
+ * folder, which holds policy/ and progress.json) to `to`, with a training.json record (config,
+ * steps, updates, wall time, backend, machine). `to` is replaced as a whole (written beside it, then
+ * renamed), so a killed export never leaves half a policy. `loadMacsPolicy(to)` reads it.
+ */
+export async function exportMacsPolicy(from: string, to: string, note?: string): Promise<MacsTrainingRecord> {
+  const step = (await exists(join(from, "latest.json"))) ? (await latestCheckpoint(from)).path : from;
+  const saved = JSON.parse(await readFile(join(step, "progress.json"), "utf8")) as { format: string; config: MacsConfig; progress: MacsProgress };
+  if (saved.format !== PROGRESS_FORMAT) throw new Error(`${step}/progress.json: format "${saved.format}", expected "${PROGRESS_FORMAT}"`);
+  if (!(await exists(join(step, "policy", "header.json")))) throw new Error(`${step} has no policy/ folder`);
+  const cpu = cpus();
+  const record: MacsTrainingRecord = {
+    format: "crystal-rl/macs-training@1",
+    exported: new Date().toISOString(),
+    from: step,
+    config: saved.config,
+    progress: saved.progress,
+    machine: { cpu: cpu[0]?.model ?? "unknown", cores: availableParallelism(), node: process.version, platform: `${process.platform}-${process.arch}` },
+    ...(note ? { note } : {}),
+  };
+  const tmp = `${to.replace(/\/+$/, "")}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await cp(join(step, "policy"), tmp, { recursive: true });
+  await writeJsonAtomic(join(tmp, "training.json"), record);
+  await rm(to, { recursive: true, force: true });
+  await rename(tmp, to);
+  return record;
+}
 
 /** A deterministic MACS policy: frozen normaliser, then tanh(mean) of the actor. */
 export interface MacsPolicy {

@@ -13,7 +13,7 @@ import * as tf from "@tensorflow/tfjs";
 import { ionic } from "../../src/calculators/ionic.js";
 import { relaxWithPolicy } from "../../src/envs/policy.js";
 import { rebuildMethod, type TrainRecord } from "../../src/experiment/method.js";
-import { latestCheckpoint, loadMacsPolicy, macs, macsConfig, trainMacs } from "../../src/rl/macs.js";
+import { exportMacsPolicy, latestCheckpoint, loadMacsPolicy, macs, macsConfig, trainMacs } from "../../src/rl/macs.js";
 import { ReplayBuffer } from "../../src/rl/replay-buffer.js";
 import { Sac } from "../../src/rl/sac.js";
 import { randomCrystal } from "../../src/structure/random.js";
@@ -93,6 +93,40 @@ describe("MACS training", () => {
       b.dispose();
       agent.dispose();
     }
+  });
+
+  it("exports the newest policy with a training record that loadMacsPolicy reads", async () => {
+    const to = join(root, "exported");
+    const record = await exportMacsPolicy(dir, to, "test export");
+    const stored = JSON.parse(await readFile(join(to, "training.json"), "utf8")) as typeof record;
+    assert.equal(stored.format, "crystal-rl/macs-training@1");
+    assert.equal(stored.progress.step, 300);
+    assert.equal(stored.progress.backend, "wasm");
+    assert.ok(stored.progress.wallSeconds > 0);
+    assert.ok(stored.machine.cores >= 1 && stored.machine.cpu.length > 0);
+    assert.equal(stored.note, "test export");
+    assert.deepEqual(stored.config.compositions, TINY.compositions);
+    const a = await loadMacsPolicy(dir);
+    const b = await loadMacsPolicy(to);
+    try {
+      const obs = Float32Array.from({ length: 3 * 204 }, (_, i) => Math.cos(i * 0.11) * 2);
+      assert.deepEqual(a(obs, 3), b(obs, 3));
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+    await assert.rejects(exportMacsPolicy(join(root, "nothing"), join(root, "x")), /progress\.json|ENOENT/);
+  });
+
+  it("imitation phase: the teacher acts, the actor is cloned towards it, SAC takes over after", async () => {
+    const seen: TrainRecord[] = [];
+    const r = await trainMacs({ ...TINY, totalTimesteps: 200, imitationSteps: 100, checkpointInterval: 0 }, { onMetrics: (m) => seen.push(m) });
+    assert.equal(r.step, 200);
+    const losses = seen.filter((m) => m["losses/qf_loss"] !== undefined);
+    const imitating = losses.filter((m) => m.step <= 100);
+    const after = losses.filter((m) => m.step > 110);
+    assert.ok(imitating.length > 0 && imitating.every((m) => Number.isFinite(m["losses/imitation_loss"])), "imitation loss while imitating");
+    assert.ok(after.length > 0 && after.every((m) => m["losses/imitation_loss"] === undefined && Number.isFinite(m["losses/actor_loss"])), "SAC after");
   });
 
   it("relaxes a structure with the loaded policy (records well-formed)", async () => {
