@@ -8,17 +8,20 @@
  *
  *   node --import tsx bench/macs.ts [--count 10] [--seed 1] [--policy data/policies/macs-ionic]
  *        [--methods macs,fire,bfgs,bfgsls,fire+bfgsls,mdmin,cg] [--sets all|training|zero-shot]
- *        [--workers 2] [--out bench/results]
+ *        [--workers 2] [--out bench/results] [--with earlier.json]
  *
  * Relaxations run in parallel on worker threads, one core each (T_mean is per relaxation, as the
- * paper times each optimisation on one core).
+ * paper times each optimisation on one core). `--with` adds the rows of an earlier run's JSON (same
+ * count and seed, so the same structures) for methods not run now: e.g. the baselines once, then
+ * each new policy.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { SHIPPED_POLICY } from "../src/cli/demo.js";
 import { experiment, random, type MethodLike } from "../src/experiment/index.js";
+import type { ReportSummaryRow } from "../src/notebook/report.js";
 import { optimizerFromName } from "../src/optimizers/index.js";
 import { macs, MACS_TRAINING_COMPOSITIONS, MACS_ZERO_SHOT } from "../src/rl/macs.js";
 import { parseFormula } from "../src/structure/formula.js";
@@ -32,12 +35,14 @@ const { values } = parseArgs({
     sets: { type: "string", default: "all" },
     workers: { type: "string", default: String(availableParallelism()) },
     out: { type: "string", default: "bench/results" },
+    with: { type: "string" },
   },
 });
 const count = Number(values.count);
 const seed = Number(values.seed);
 const workers = Number(values.workers);
 const names = values.methods!.split(",");
+const ran = [...names];
 
 /** Atoms per formula unit. */
 const unit = (formula: string): number => [...parseFormula(formula).values()].reduce((a, b) => a + b, 0);
@@ -61,19 +66,13 @@ if (values.sets !== "training") {
   for (const composition of MACS_ZERO_SHOT) for (const f of [1, 2]) sets.push({ composition, atoms: f * ZERO_SHOT_K[composition]!, zeroShot: true });
 }
 
-const methods = (): MethodLike[] => names.map((n) => (n === "macs" ? macs({ policy: values.policy }) : optimizerFromName(n)));
+const methods = (): MethodLike[] => ran.map((n) => (n === "macs" ? macs({ policy: values.policy }) : optimizerFromName(n)));
 
-interface Row {
+interface Row extends ReportSummaryRow {
   set: string;
   composition: string;
   atoms: number;
   zeroShot: boolean;
-  method: string;
-  n: number;
-  N_mean: number | null;
-  C_mean: number | null;
-  T_mean: number | null;
-  P_F: number;
 }
 const rows: Row[] = [];
 const started = Date.now();
@@ -105,6 +104,16 @@ for (const s of sets) {
     });
   }
   process.stderr.write(`${s.composition} ${s.atoms}: ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+}
+
+if (values.with) {
+  const earlier = JSON.parse(readFileSync(values.with, "utf8")) as { count: number; seed: number; rows: Row[] };
+  if (earlier.count !== count || earlier.seed !== seed) throw new Error(`--with ${values.with}: count ${earlier.count}, seed ${earlier.seed}; this run has ${count}, ${seed}`);
+  for (const r of earlier.rows) {
+    if (names.includes(r.method) || !sets.some((s) => s.composition === r.composition && s.atoms === r.atoms)) continue;
+    rows.push(r);
+  }
+  for (const m of new Set(earlier.rows.map((r) => r.method))) if (!names.includes(m)) names.push(m);
 }
 
 // The paper's AVERAGE row: unweighted means over the sets (of the sets where the method converged at all).

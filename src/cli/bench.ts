@@ -36,6 +36,34 @@ export interface BenchRow {
   failureRate: number;
 }
 
+/** One row per method name from a run's summary table (N_mean, C_mean, T_mean, P_F per method). */
+export function benchRows(summary: { objects(): object[] }, names: readonly string[]): BenchRow[] {
+  const byMethod = new Map((summary.objects() as Record<string, unknown>[]).map((r) => [String(r["method"]), r]));
+  const num = (x: unknown): number | null => (typeof x === "number" && Number.isFinite(x) ? x : null);
+  return names.map((method) => {
+    const s = byMethod.get(method);
+    return {
+      method,
+      n: num(s?.["count"]) ?? 0,
+      steps: num(s?.["N_mean"]),
+      forceCalls: num(s?.["C_mean"]),
+      seconds: num(s?.["T_mean"]),
+      failureRate: num(s?.["P_F"]) ?? 100,
+    };
+  });
+}
+
+/** The rows as an aligned Markdown table (header, rule, one line per method). */
+export function markdownTable(rows: readonly BenchRow[]): string[] {
+  const f = (x: number | null, d: number) => (x === null ? "-" : x.toFixed(d));
+  const header = ["method", "n", "N_mean", "C_mean", "T_mean (s)", "P_F (%)"];
+  const cells = rows.map((r) => [r.method, String(r.n), f(r.steps, 1), f(r.forceCalls, 1), f(r.seconds, 3), f(r.failureRate, 1)]);
+  const widths = header.map((h, i) => Math.max(3, h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => `| ${c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join(" | ")} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? ` ${"-".repeat(w)} ` : ` ${"-".repeat(w - 1)}: `)).join("|")}|`;
+  return [line(header), rule, ...cells.map(line)];
+}
+
 /** MACS through the experiment layer's adapter, with its policy read now (a UsageError naming --policy otherwise). */
 export async function macsMethod(command: string, policy: string | undefined): Promise<Method> {
   if (!policy) throw new UsageError(`${command}: method macs needs --policy PATH (a MACS training folder or checkpoint)`);
@@ -103,33 +131,13 @@ export async function bench(argv: string[]): Promise<string> {
 
   const status = run.status();
   if (status.state !== "done") throw new Error(`bench: run ${run.id} ended ${status.state}${status.error ? `: ${status.error}` : ""}`);
-  const byMethod = new Map((run.summary().objects() as Record<string, unknown>[]).map((r) => [String(r["method"]), r]));
-  const num = (x: unknown): number | null => (typeof x === "number" && Number.isFinite(x) ? x : null);
-  const rows: BenchRow[] = names.map((method) => {
-    const s = byMethod.get(method);
-    return {
-      method,
-      n: num(s?.["count"]) ?? 0,
-      steps: num(s?.["N_mean"]),
-      forceCalls: num(s?.["C_mean"]),
-      seconds: num(s?.["T_mean"]),
-      failureRate: num(s?.["P_F"]) ?? 100,
-    };
-  });
+  const rows = benchRows(run.summary(), names);
   if (values.json) return JSON.stringify(rows, null, 2);
 
-  const f = (x: number | null, d: number) => (x === null ? "-" : x.toFixed(d));
-  const header = ["method", "n", "N_mean", "C_mean", "T_mean (s)", "P_F (%)"];
-  const cells = rows.map((r) => [r.method, String(r.n), f(r.steps, 1), f(r.forceCalls, 1), f(r.seconds, 3), f(r.failureRate, 1)]);
-  const widths = header.map((h, i) => Math.max(3, h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => `| ${c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join(" | ")} |`;
-  const rule = `|${widths.map((w, i) => (i === 0 ? ` ${"-".repeat(w)} ` : ` ${"-".repeat(w - 1)}: `)).join("|")}|`;
   return [
     `${count} random ${composition} (${atoms} atoms, seed ${seed}) on ${values.calc}, fmax ${fmax} eV/Å, at most ${steps} steps${workers > 1 ? `, ${workers} worker threads` : ""}`,
     "",
-    line(header),
-    rule,
-    ...cells.map(line),
+    ...markdownTable(rows),
     "",
     "N_mean, C_mean, T_mean: means over converged relaxations; P_F: failure rate.",
     `run ${run.id} in ${store}`,

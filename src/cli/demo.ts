@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { experiment, EXPERIMENT_DEFAULTS, random, type Method } from "../experiment/index.js";
 import { saveRunReport } from "../notebook/report.js";
 import { optimizerFromName, type OptimizerSpec } from "../optimizers/index.js";
-import { macsMethod, type BenchRow } from "./bench.js";
+import { benchRows, macsMethod, markdownTable } from "./bench.js";
 import { numberOption, parse, positionals } from "./usage.js";
 
 export const summary = "the main job: relax fresh random SrTiO3 with the shipped MACS policy, FIRE and BFGSLineSearch; table and HTML report";
@@ -136,27 +136,9 @@ export async function demo(argv: string[], options: DemoOptions = {}): Promise<s
     notes: note ? [note] : [],
   });
 
-  const byMethod = new Map((run.summary().objects() as Record<string, unknown>[]).map((r) => [String(r["method"]), r]));
-  const num = (x: unknown): number | null => (typeof x === "number" && Number.isFinite(x) ? x : null);
-  const rows: BenchRow[] = names.map((method) => {
-    const s = byMethod.get(method);
-    return {
-      method,
-      n: num(s?.["count"]) ?? 0,
-      steps: num(s?.["N_mean"]),
-      forceCalls: num(s?.["C_mean"]),
-      seconds: num(s?.["T_mean"]),
-      failureRate: num(s?.["P_F"]) ?? 100,
-    };
-  });
+  const rows = benchRows(run.summary(), names);
   if (values.json) return JSON.stringify({ seed, rows, report, policy, run: run.id, note }, null, 2);
 
-  const f = (x: number | null, d: number) => (x === null ? "-" : x.toFixed(d));
-  const header = ["method", "n", "N_mean", "C_mean", "T_mean (s)", "P_F (%)"];
-  const cells = rows.map((r) => [r.method, String(r.n), f(r.steps, 1), f(r.forceCalls, 1), f(r.seconds, 3), f(r.failureRate, 1)]);
-  const widths = header.map((h, i) => Math.max(3, h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => `| ${c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join(" | ")} |`;
-  const rule = `|${widths.map((w, i) => (i === 0 ? ` ${"-".repeat(w)} ` : ` ${"-".repeat(w - 1)}: `)).join("|")}|`;
   const again = [
     "crystal-rl demo",
     composition !== DEFAULTS.composition ? `--composition ${composition}` : "",
@@ -168,9 +150,7 @@ export async function demo(argv: string[], options: DemoOptions = {}): Promise<s
     `${count} random ${composition} (${atoms} atoms, seed ${seed}) on the ionic model, fmax ${FMAX} eV/Å, at most ${STEPS} steps`,
     ...(note ? [`note: ${note}`] : [`MACS policy: ${policy}`]),
     "",
-    line(header),
-    rule,
-    ...cells.map(line),
+    ...markdownTable(rows),
     "",
     "N_mean, C_mean, T_mean: means over converged relaxations; P_F: failure rate.",
     `same structures again: ${again.join(" ")}`,

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { main } from "../../src/cli/index.js";
+import { cli } from "../helpers/cli.js";
 import { writeStructures } from "../../src/io/index.js";
 import { trainMacs } from "../../src/rl/macs.js";
 import { randomCrystals } from "../../src/structure/random.js";
@@ -13,13 +13,6 @@ import { TINY } from "../rl/fixtures/macs-tiny.js";
 
 tf.env().set("PROD", true);
 
-/** Runs the CLI in-process and captures what it prints. */
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 const KEYS = ["method", "n", "steps", "forceCalls", "seconds", "failureRate"];
 

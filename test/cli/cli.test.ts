@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { main } from "../../src/cli/index.js";
+import { cli } from "../helpers/cli.js";
 import { emt } from "../../src/calculators/emt.js";
 import { formatPoscar } from "../../src/io/poscar.js";
 import { parseExtxyz } from "../../src/io/extxyz.js";
@@ -15,13 +15,6 @@ import { Rng } from "../../src/structure/random-source.js";
 
 const STO = "data/structures/SrTiO3.cif";
 
-/** Runs the CLI in-process and captures what it prints. */
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 let dir = "";
 before(async () => {

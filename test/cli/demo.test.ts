@@ -7,18 +7,11 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { demo, SHIPPED_POLICY } from "../../src/cli/demo.js";
-import { main } from "../../src/cli/index.js";
+import { cli } from "../helpers/cli.js";
 import { trainMacs } from "../../src/rl/macs.js";
 
 tf.env().set("PROD", true);
 
-/** Runs the CLI in-process and captures what it prints. */
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 /** Occurrences of `needle` in `hay`. */
 const count = (hay: string, needle: string): number => hay.split(needle).length - 1;
