@@ -13,7 +13,7 @@
  * Relaxations run in parallel on worker threads, one core each (T_mean is per relaxation, as the
  * paper times each optimisation on one core). `--with` adds the rows of an earlier run's JSON (same
  * count and seed, so the same structures) for methods not run now: e.g. the baselines once, then
- * each new policy.
+ * each new policy; `--methods none --with a.json --with b.json` only merges.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
@@ -35,13 +35,14 @@ const { values } = parseArgs({
     sets: { type: "string", default: "all" },
     workers: { type: "string", default: String(availableParallelism()) },
     out: { type: "string", default: "bench/results" },
-    with: { type: "string" },
+    with: { type: "string", multiple: true },
   },
 });
 const count = Number(values.count);
 const seed = Number(values.seed);
 const workers = Number(values.workers);
-const names = values.methods!.split(",");
+// "none": run nothing, only merge the --with files into one table.
+const names = values.methods === "none" ? [] : values.methods!.split(",");
 const ran = [...names];
 
 /** Atoms per formula unit. */
@@ -76,7 +77,7 @@ interface Row extends ReportSummaryRow {
 }
 const rows: Row[] = [];
 const started = Date.now();
-for (const s of sets) {
+for (const s of ran.length > 0 ? sets : []) {
   const t0 = Date.now();
   const run = await experiment(`bench-macs-${s.composition}-${s.atoms}`)
     .structures(random({ composition: s.composition, atoms: s.atoms, count, seed }))
@@ -106,14 +107,14 @@ for (const s of sets) {
   process.stderr.write(`${s.composition} ${s.atoms}: ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
 }
 
-if (values.with) {
-  const earlier = JSON.parse(readFileSync(values.with, "utf8")) as { count: number; seed: number; rows: Row[] };
-  if (earlier.count !== count || earlier.seed !== seed) throw new Error(`--with ${values.with}: count ${earlier.count}, seed ${earlier.seed}; this run has ${count}, ${seed}`);
+for (const file of values.with ?? []) {
+  const earlier = JSON.parse(readFileSync(file, "utf8")) as { count: number; seed: number; rows: Row[] };
+  if (earlier.count !== count || earlier.seed !== seed) throw new Error(`--with ${file}: count ${earlier.count}, seed ${earlier.seed}; this run has ${count}, ${seed}`);
+  const methodsThere = [...new Set(earlier.rows.map((r) => r.method))].filter((m) => !names.includes(m));
   for (const r of earlier.rows) {
-    if (names.includes(r.method) || !sets.some((s) => s.composition === r.composition && s.atoms === r.atoms)) continue;
-    rows.push(r);
+    if (methodsThere.includes(r.method) && sets.some((s) => s.composition === r.composition && s.atoms === r.atoms)) rows.push(r);
   }
-  for (const m of new Set(earlier.rows.map((r) => r.method))) if (!names.includes(m)) names.push(m);
+  names.push(...methodsThere);
 }
 
 // The paper's AVERAGE row: unweighted means over the sets (of the sets where the method converged at all).
