@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { experiment, EXPERIMENT_DEFAULTS, random, type Method } from "../experiment/index.js";
 import { saveRunReport } from "../notebook/report.js";
 import { optimizerFromName, type OptimizerSpec } from "../optimizers/index.js";
+import type { MacsTrainingRecord } from "../rl/macs.js";
 import { benchRows, macsMethod, markdownTable } from "./bench.js";
 import { numberOption, parse, positionals } from "./usage.js";
 
@@ -46,17 +47,13 @@ export interface DemoOptions {
   shippedPolicy?: string;
 }
 
-/** Top-level scalars of a policy's training.json ("key value, ..."), or null when there is none. */
+/** How the policy was trained, from its training.json (`exportMacsPolicy`'s record), or null when there is none. */
 function trainingRecord(policy: string): string | null {
   const file = join(policy, "training.json");
   if (!existsSync(file)) return null;
   try {
-    const j = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-    const parts = Object.entries(j)
-      .filter(([, v]) => ["string", "number", "boolean"].includes(typeof v))
-      .slice(0, 8)
-      .map(([k, v]) => `${k} ${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(4) : String(v)}`);
-    return parts.length ? parts.join(", ") : null;
+    const { progress: p, machine: m, exported } = JSON.parse(readFileSync(file, "utf8")) as MacsTrainingRecord;
+    return `${p.step} env steps, ${p.updates} updates, ${(p.wallSeconds / 60).toFixed(1)} min on ${p.backend}, ${m.cpu} (${m.cores} cores); exported ${exported}`;
   } catch {
     return null;
   }

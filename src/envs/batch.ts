@@ -63,11 +63,11 @@ export interface BatchStep {
   system: Int32Array;
   /** First atom of each structure in this step's layout (size + 1 entries). */
   offsets: Int32Array;
-  /** Per structure: converged at this step (1) or not (0). */
+  /** Per structure: the episode ended at this step in a terminal state (converged, or blew up: see `failed`). */
   terminated: Uint8Array;
   /** Per structure: hit the step cap at this step without converging. */
   truncated: Uint8Array;
-  /** Per structure: blew up at this step (fmax past `blowUpFmax`): terminal, a failure. */
+  /** Per structure: blew up at this step (fmax past `blowUpFmax`, training only): terminal, and a failure. */
   failed: Uint8Array;
   /** Per structure: took part in this step (was not done before it). */
   active: Uint8Array;
@@ -225,7 +225,7 @@ export class RelaxationBatch {
       const st = this.states[s]!;
       st.advance(results[j]!, reward, offsets[s]!);
       st.observe(nextObs, offsets[s]! * obsSize);
-      terminated[s] = st.converged ? 1 : 0;
+      terminated[s] = st.converged || st.blownUp ? 1 : 0;
       truncated[s] = st.truncated ? 1 : 0;
       failed[s] = st.blownUp ? 1 : 0;
       if (st.finished) finished.push(s);

@@ -150,7 +150,7 @@ export class RelaxationGame {
 
   private ready(actions: ArrayLike<number>): RelaxationState {
     const state = this.state;
-    if (state.finished) throw new RangeError(`the episode is over (${state.converged ? "converged" : "truncated"} at step ${state.step}): call reset()`);
+    if (state.finished) throw new RangeError(`the episode is over (${state.converged ? "converged" : state.blownUp ? "blown up" : "truncated"} at step ${state.step}): call reset()`);
     if (actions.length !== 3 * state.natoms) throw new RangeError(`expected ${3 * state.natoms} action components (3 per atom), got ${actions.length}`);
     return state;
   }

@@ -295,8 +295,7 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
       const r = batch.stepSync(actions);
 
       // ---- 4. every atom-transition into the buffer; done = converged or blown up (truncation bootstraps)
-      const done = r.terminated.map((t, s) => t | r.failed[s]!);
-      buffer.add({ obs, actions, rewards: r.reward, nextObs: r.nextObs, terminated: perAtom(done, r.system) });
+      buffer.add({ obs, actions, rewards: r.reward, nextObs: r.nextObs, terminated: perAtom(r.terminated, r.system) });
       const n = r.reward.length;
       progress.transitions += n;
       progress.step += config.numEnvs;
@@ -441,7 +440,11 @@ export async function latestCheckpoint(dir: string): Promise<{ path: string; con
   } catch (e) {
     throw new Error(`no MACS checkpoint in ${dir}: ${(e as Error).message}`);
   }
-  const path = join(dir, latest.path);
+  return readStep(join(dir, latest.path));
+}
+
+/** One checkpoint's step folder: its config and progress (progress.json, format checked). */
+async function readStep(path: string): Promise<{ path: string; config: MacsConfig; progress: MacsProgress }> {
   const saved = JSON.parse(await readFile(join(path, "progress.json"), "utf8")) as { format: string; config: MacsConfig; progress: MacsProgress };
   if (saved.format !== PROGRESS_FORMAT) throw new Error(`${path}/progress.json: format "${saved.format}", expected "${PROGRESS_FORMAT}"`);
   return { path, config: saved.config, progress: saved.progress };
@@ -469,9 +472,8 @@ export interface MacsTrainingRecord {
  * renamed), so a killed export never leaves half a policy. `loadMacsPolicy(to)` reads it.
  */
 export async function exportMacsPolicy(from: string, to: string, note?: string): Promise<MacsTrainingRecord> {
-  const step = (await exists(join(from, "latest.json"))) ? (await latestCheckpoint(from)).path : from;
-  const saved = JSON.parse(await readFile(join(step, "progress.json"), "utf8")) as { format: string; config: MacsConfig; progress: MacsProgress };
-  if (saved.format !== PROGRESS_FORMAT) throw new Error(`${step}/progress.json: format "${saved.format}", expected "${PROGRESS_FORMAT}"`);
+  const saved = (await exists(join(from, "latest.json"))) ? await latestCheckpoint(from) : await readStep(from);
+  const step = saved.path;
   if (!(await exists(join(step, "policy", "header.json")))) throw new Error(`${step} has no policy/ folder`);
   const cpu = cpus();
   const record: MacsTrainingRecord = {

@@ -116,6 +116,22 @@ describe("RelaxationBatch", () => {
     assert.deepEqual(r2.nextObs, r.nextObs);
   });
 
+  it("a blow-up (training only) is terminal and failed; the converged structure is terminal only", () => {
+    // Springs: structure 0 converges in one step along its force; structure 1 (|F| = 3) moves against
+    // its force to |F| = 3.4, past blowUpFmax = 3.2.
+    const cell = Lattice.cubic(10);
+    // One spring set for both: structure 0 (1 atom) uses the first reference point, structure 1 both.
+    const calc = new Harmonic(Float64Array.from([5, 5, 5, 2, 2, 2]), 1);
+    const a = new Crystal({ cell, positions: [5.1, 5, 5], numbers: ["O"] });
+    const b = new Crystal({ cell, positions: [5, 5, 5, 5, 2, 2], numbers: ["O", "Mg"] });
+    const batch = RelaxationBatch.createSync({ calculator: calc, structures: [a, b], blowUpFmax: 3.2 });
+    const r = batch.stepSync([-1, 0, 0, 0, 0, 0, 1, 0, 0]);
+    assert.deepEqual(Array.from(r.terminated), [1, 1]);
+    assert.deepEqual(Array.from(r.failed), [0, 1]);
+    assert.deepEqual([r.info[0]!.converged, r.info[1]!.blownUp, r.info[1]!.converged], [true, true, false]);
+    assert.deepEqual(Array.from(r.truncated), [0, 0]);
+  });
+
   it("evaluation: finished structures stay done, cost nothing and keep their rows", () => {
     // Springs: structure 0 converges in one step along its force, structure 1 stands still.
     const cell = Lattice.cubic(10);
