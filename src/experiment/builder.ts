@@ -22,6 +22,7 @@ import { asMethod, describe, type Method, type MethodLike } from "./method.js";
 import { readConfig, resolveRunId, runPaths } from "./run-store.js";
 import { resumeRun, startRun, type ExecuteOptions, type Run } from "./run.js";
 import type { LabelledMethod } from "./runner.js";
+import { checkWorkers } from "./workers.js";
 import { checkStructures, resolveStructures, type StructuresInput } from "./structures.js";
 import { join } from "node:path";
 
@@ -200,8 +201,7 @@ export class ExperimentBuilder {
    * MACS with a policy, registry calculators). Stored in the run's config, so a resume uses it too.
    */
   workers(n: number): ExperimentBuilder {
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 1) throw new RangeError(`workers must be a positive whole number, got ${describeNumber(n)}`);
-    return this.#with({ workers: n });
+    return this.#with({ workers: checkWorkers(n) });
   }
 
   /** `.run()` continues run `id` of the store (an id, a unique prefix, or "latest") instead of starting one. */

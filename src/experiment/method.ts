@@ -62,6 +62,50 @@ export interface Budget {
 /** One relaxation in progress: a generator of step records whose return value is the outcome. */
 export type Relaxation = AsyncGenerator<MethodStep, MethodOutcome, void>;
 
+/** How one driven relaxation ended (see `drive`). */
+export interface Driven {
+  outcome?: MethodOutcome;
+  /** The last step record. */
+  last?: MethodStep;
+  /** The message of what the relaxation threw. */
+  error?: string;
+  /** Wall time from `start()` to the end (s). */
+  seconds: number;
+  /** Stopped by the signal before it ended (the generator has been closed). */
+  stopped: boolean;
+}
+
+/**
+ * Drives the relaxation `start()` makes to its end, handing each step record and the seconds since
+ * the start to `onStep`; what it throws becomes `error`. With `signal`, stops between steps. The one
+ * loop of the in-process runner and of the worker threads.
+ */
+export async function drive(start: () => Relaxation, onStep: (r: MethodStep, seconds: number) => void, signal?: AbortSignal): Promise<Driven> {
+  const t0 = performance.now();
+  const relaxation = start();
+  const out: Driven = { seconds: 0, stopped: false };
+  try {
+    for (;;) {
+      const next = await relaxation.next();
+      if (next.done) {
+        out.outcome = next.value;
+        break;
+      }
+      out.last = next.value;
+      onStep(next.value, (performance.now() - t0) / 1000);
+      if (signal?.aborted) break;
+    }
+  } catch (e) {
+    out.error = e instanceof Error ? e.message : String(e);
+  }
+  out.seconds = (performance.now() - t0) / 1000;
+  if (signal?.aborted && !out.outcome && out.error === undefined) {
+    await relaxation.return(undefined as never).catch(() => undefined);
+    out.stopped = true;
+  }
+  return out;
+}
+
 /** A metric line of a training run, with CleanRL's names (`charts/episodic_return`, `losses/qf_loss`, ...). */
 export interface TrainRecord {
   /** Environment steps so far (CleanRL's global_step). */

@@ -7,7 +7,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { Calculator } from "../calculators/calculator.js";
 import { calculatorFromName } from "../calculators/registry.js";
 import { Crystal } from "../structure/crystal.js";
-import { rebuildMethod, type Method, type MethodOutcome } from "./method.js";
+import { drive, rebuildMethod, type Method } from "./method.js";
 import type { WorkerCommand, WorkerDone, WorkerJob, WorkerMessage, WorkerSetup, WorkerStep } from "./workers.js";
 
 /** Send step records at most this often (ms), or once this many are waiting. */
@@ -74,31 +74,19 @@ async function relax(job: WorkerJob): Promise<void> {
     sent = performance.now();
   };
   let last: WorkerStep | undefined;
-  let outcome: MethodOutcome | undefined;
-  let error: string | undefined;
-  const t0 = performance.now();
-  try {
-    const relaxation = method.evaluate(crystal, calc, job.budget);
-    for (;;) {
-      const next = await relaxation.next();
-      if (next.done) {
-        outcome = next.value;
-        break;
-      }
-      const r = next.value;
-      last = { step: r.step, energy: r.energy, fmax: r.fmax, forceCalls: r.forceCalls, seconds: (performance.now() - t0) / 1000 };
-      if (r.info) last.info = { ...r.info };
+  const r = await drive(
+    () => method.evaluate(crystal, calc, job.budget),
+    (step, seconds) => {
+      last = { step: step.step, energy: step.energy, fmax: step.fmax, forceCalls: step.forceCalls, seconds };
+      if (step.info) last.info = { ...step.info };
       pending.push(last);
       if (pending.length >= FLUSH_STEPS || performance.now() - sent > FLUSH_MS) flush();
-    }
-  } catch (e) {
-    error = e instanceof Error ? e.message : String(e);
-  }
-  const seconds = (performance.now() - t0) / 1000;
+    },
+  );
   flush();
-  const done: WorkerDone = { seconds, ...(last ? { last } : {}), ...(error !== undefined ? { error } : {}) };
-  if (outcome) {
-    const { converged, steps, forceCalls, energy, fmax } = outcome;
+  const done: WorkerDone = { seconds: r.seconds, ...(last ? { last } : {}), ...(r.error !== undefined ? { error: r.error } : {}) };
+  if (r.outcome) {
+    const { converged, steps, forceCalls, energy, fmax } = r.outcome;
     done.outcome = { converged, steps, forceCalls, energy, fmax };
   }
   send({ type: "done", job: job.id, done });

@@ -22,6 +22,7 @@ import { describeCalculator, makeCalculator, type CalculatorChoice } from "./cal
 import { displaySink, type Figure } from "./display-sink.js";
 import { learningCurveFigure, type LearningCurveOptions } from "./figures.js";
 import { readJson, readJsonl, writeJsonAtomic } from "./jsonl.js";
+import { checkWorkers } from "./workers.js";
 import { asMethod, rebuildMethod, type Method, type MethodLike } from "./method.js";
 import { ResultTable, relaxationTable, type DataTable, type PlotKind, type SummaryOptions } from "./results.js";
 import {
@@ -387,7 +388,14 @@ export async function startRun(spec: StartSpec): Promise<Run> {
     id,
     name: spec.name,
     created: new Date().toISOString(),
-    settings: { fmax: spec.fmax, steps: spec.steps, seed: spec.seed, live: spec.live, trajectories: spec.trajectories },
+    settings: {
+      fmax: spec.fmax,
+      steps: spec.steps,
+      seed: spec.seed,
+      live: spec.live,
+      trajectories: spec.trajectories,
+      ...(spec.workers !== undefined && checkWorkers(spec.workers) > 1 ? { workers: spec.workers } : {}),
+    },
     fmaxDefinition: FMAX_DEFINITION,
     structures: {
       source: describeSource(spec.structures, spec.seed),
@@ -411,7 +419,7 @@ export async function startRun(spec: StartSpec): Promise<Run> {
   writeJsonAtomic(paths.config, config);
   const calculator = makeCalculator(spec.calculator);
   try {
-    await execute({ id, paths, config, structures, calculator, methods: spec.methods, attempt: 0, live: spec.live, signal: spec.signal, workers: spec.workers });
+    await execute({ id, paths, config, structures, calculator, methods: spec.methods, attempt: 0, live: spec.live, signal: spec.signal });
   } finally {
     if (!("instance" in spec.calculator)) await calculator.close?.();
   }

@@ -18,7 +18,7 @@ import type { Crystal } from "../structure/crystal.js";
 import { displaySink, type LiveHandle } from "./display-sink.js";
 import { convergenceFigureFromSeries, learningCurveFigure, type FmaxSeries } from "./figures.js";
 import { JsonlAppender, writeJsonAtomic } from "./jsonl.js";
-import type { Method, MethodOutcome, MethodStep } from "./method.js";
+import { drive, type Method, type MethodOutcome, type MethodStep } from "./method.js";
 import {
   activeRuns,
   ensureDir,
@@ -32,7 +32,7 @@ import {
   type TrainLine,
 } from "./run-store.js";
 import { crystalToJSON } from "./structures.js";
-import { relaxInWorkers, workerCanRebuild, workerModules, type WorkerJob, type WorkerMethod, type WorkerSetup, type WorkerStep } from "./workers.js";
+import { checkWorkers, relaxInWorkers, workerCanRebuild, workerModules, type WorkerJob, type WorkerMethod, type WorkerSetup, type WorkerStep } from "./workers.js";
 
 export interface LabelledMethod {
   label: string;
@@ -68,7 +68,7 @@ export async function execute(ctx: ExecuteContext): Promise<RunStatus> {
   const requested = ctx.workers;
   if (requested !== undefined && requested !== (config.settings.workers ?? 1)) {
     config.settings.workers = checkWorkers(requested);
-    writeJsonAtomic(paths.config, config); // so a resume uses it too
+    writeJsonAtomic(paths.config, config); // a resume with another count: the next resume uses it too
   }
   const workers = config.settings.workers ?? 1;
   const total = structures.length * methods.length;
@@ -215,31 +215,16 @@ export async function execute(ctx: ExecuteContext): Promise<RunStatus> {
         const crystal = structures[k]!;
         const { label, method } = methods[m]!;
         const fmaxes = seriesOf(label, k);
-        const t0 = performance.now();
-        const relaxation = method.evaluate(crystal, calculator, { ...budget(label, k), signal: ctx.signal });
-        let last: MethodStep | undefined;
-        let outcome: MethodOutcome | undefined;
-        let error: string | undefined;
-        try {
-          for (;;) {
-            const next = await relaxation.next();
-            if (next.done) {
-              outcome = next.value;
-              break;
-            }
-            last = next.value;
-            record(label, k, last, (performance.now() - t0) / 1000, fmaxes);
-            if (ctx.signal?.aborted) break;
-          }
-        } catch (e) {
-          error = e instanceof Error ? e.message : String(e);
-        }
-        if (ctx.signal?.aborted && !outcome && error === undefined) {
-          await relaxation.return(undefined as never).catch(() => undefined);
+        const r = await drive(
+          () => method.evaluate(crystal, calculator, { ...budget(label, k), signal: ctx.signal }),
+          (step, seconds) => record(label, k, step, seconds, fmaxes),
+          ctx.signal,
+        );
+        if (r.stopped) {
           if (handle) draw();
           return finish(ctx, status, "aborted");
         }
-        conclude(resultLine(label, k, crystal, outcome, last, (performance.now() - t0) / 1000, error, stamp));
+        conclude(resultLine(label, k, crystal, r.outcome, r.last, r.seconds, r.error, stamp));
       }
     }
     if (handle) {
@@ -292,14 +277,6 @@ function resultLine(
     ...(error !== undefined ? { error } : {}),
     ...stamp,
   };
-}
-
-/** Positive whole number of workers, or a RangeError naming `workers`. */
-export function checkWorkers(workers: unknown): number {
-  if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 1) {
-    throw new RangeError(`workers must be a positive whole number, got ${typeof workers === "number" ? workers : JSON.stringify(workers)}`);
-  }
-  return workers;
 }
 
 /**

@@ -232,6 +232,14 @@ class Slot {
 
 const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
+/** Positive whole number of workers, or a RangeError naming `workers`. */
+export function checkWorkers(workers: unknown): number {
+  if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 1) {
+    throw new RangeError(`workers must be a positive whole number, got ${typeof workers === "number" ? workers : JSON.stringify(workers)}`);
+  }
+  return workers;
+}
+
 /**
  * Relaxes `jobs` on `size` worker threads and resolves once every job is done (`aborted: false`) or
  * the signal fired (`aborted: true`: unfinished jobs get no `onDone`). Rejects with the first failure
@@ -240,9 +248,7 @@ const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(Strin
  */
 export async function relaxInWorkers(options: RelaxInWorkersOptions): Promise<{ aborted: boolean }> {
   const { setup, jobs, signal } = options;
-  const requested = options.size ?? defaultWorkers();
-  if (!Number.isInteger(requested) || requested < 1) throw new RangeError(`workers must be a positive whole number, got ${requested}`);
-  const size = Math.min(requested, jobs.length);
+  const size = Math.min(checkWorkers(options.size ?? defaultWorkers()), jobs.length);
   if (signal?.aborted) return { aborted: true };
   if (size === 0) return { aborted: false };
 
