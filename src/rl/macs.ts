@@ -100,6 +100,12 @@ export interface MacsConfig extends SacConfig {
   imitationNoise: number;
   /** Imitation phase: the log std the cloned actor is pulled to (per action component). */
   imitationLogStd: number;
+  /**
+   * Imitation phase: 0 clones with a plain squared error; ε > 0 divides each atom's squared error by
+   * |u_teacher|² + ε², a relative error. Why: near convergence the teacher's |u| is its step length
+   * (0.005–0.1), so a plain-MSE clone with ~0.05 error per component is a random walk there.
+   */
+  imitationRelative: number;
   /** Global env steps between checkpoints (0: only at the end). */
   checkpointInterval: number;
   /** Save the replay buffer with each checkpoint (else it is lost on resume, and progress.json says so). */
@@ -123,6 +129,7 @@ export const MACS_DEFAULT_CONFIG: Readonly<MacsConfig> = Object.freeze({
   imitationSteps: 0,
   imitationNoise: 0.1,
   imitationLogStd: -2.5,
+  imitationRelative: 0,
   checkpointInterval: 2000,
   saveReplayBuffer: true,
   logInterval: 10,
@@ -327,7 +334,7 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
           lastLosses = sac.update(sample, { actor: !imitating });
           if (imitating) {
             const labels = teacher(sample.obs.subarray(0, sample.size * config.obsDim), sample.size);
-            lastLosses["losses/imitation_loss"] = sac.imitate(sample.obs, labels, { logStd: config.imitationLogStd });
+            lastLosses["losses/imitation_loss"] = sac.imitate(sample.obs, labels, { logStd: config.imitationLogStd, relative: config.imitationRelative });
           }
           progress.updates++;
           window.updates++;

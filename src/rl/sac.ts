@@ -308,9 +308,10 @@ export class Sac {
   /**
    * One Adam step of the actor towards given actions (behaviour cloning): minimises
    * mean |tanh(mean(o)) − target|² + mean (log std(o) − logStd)², raw observations, n rows each.
+   * With `relative` = ε > 0 each row's squared error is divided by |target|² + ε² (a relative error).
    * MACS training's imitation phase uses it (src/rl/macs.ts). Returns the loss.
    */
-  imitate(obs: Float32Array, targets: Float32Array, { logStd = -2.5 }: { logStd?: number } = {}): number {
+  imitate(obs: Float32Array, targets: Float32Array, { logStd = -2.5, relative = 0 }: { logStd?: number; relative?: number } = {}): number {
     this.checkAlive();
     const { obsDim: od, actionDim: ad } = this.config;
     const n = targets.length / ad;
@@ -323,7 +324,9 @@ export class Sac {
         const out = this.actor.apply(o);
         const mean = tf.tanh(tf.slice(out, [0, 0], [n, ad]));
         const ls = tf.slice(out, [0, ad], [n, ad]);
-        return tf.add(tf.mean(tf.squaredDifference(mean, y)), tf.mean(tf.square(tf.sub(ls, logStd)))) as tf.Scalar;
+        const sq = tf.squaredDifference(mean, y);
+        const fit = relative > 0 ? tf.div(tf.sum(sq, 1), tf.add(tf.sum(tf.square(y), 1), relative * relative)) : sq;
+        return tf.add(tf.mean(fit), tf.mean(tf.square(tf.sub(ls, logStd)))) as tf.Scalar;
       }, this.actor.variables as tf.Variable[]);
       applyGradients(this.actorOptimizer, r.grads);
       return r.value;

@@ -285,6 +285,34 @@ forEachBackend("Sac", () => {
     policy.dispose();
   });
 
+  it("imitate: squared error (plain or relative to |target|² + ε²) plus the log-std pull, at the weights before the step", () => {
+    const sac = new Sac(SMALL);
+    const obs = randomObs(6, 10, 50);
+    const targets = Float32Array.from({ length: 18 }, (_, i) => (i % 2 ? 0.01 : -0.5) * (1 + i / 18));
+    const expected = (relative: number): number => {
+      const x = sac.normaliser ? sac.normaliser.normalise(obs) : obs;
+      const out = tf.tidy(() => sac.actor.apply(tf.tensor2d(x, [6, 10])).arraySync() as number[][]);
+      let fit = 0;
+      let pull = 0;
+      for (let r = 0; r < 6; r++) {
+        let err = 0;
+        let norm = 0;
+        for (let q = 0; q < 3; q++) {
+          err += (Math.tanh(out[r]![q]!) - targets[3 * r + q]!) ** 2;
+          norm += targets[3 * r + q]! ** 2;
+          pull += (out[r]![3 + q]! + 2.5) ** 2;
+        }
+        fit += relative > 0 ? err / (norm + relative * relative) : err / 3;
+      }
+      return fit / 6 + pull / 18;
+    };
+    for (const relative of [0, 0.01]) {
+      const want = expected(relative);
+      assert.ok(Math.abs(sac.imitate(obs, targets, { relative }) - want) < 1e-4 * Math.max(1, want), `relative ${relative}`);
+    }
+    sac.dispose();
+  });
+
   it("refuses a checkpoint of another kind or shape, naming the problem", async () => {
     const dir = tempDir();
     const sac = new Sac(SMALL);
