@@ -6,3 +6,5 @@ export * from "./emt.js";
 export * from "./ewald.js";
 export * from "./ionic.js";
 export * from "./external/index.js";
+export * from "./analytic-density.js";
+export * from "./property.js";

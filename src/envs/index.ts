@@ -10,3 +10,4 @@ export * from "./relaxation-game.js";
 export * from "./batch.js";
 export * from "./policy.js";
 export * from "./teacher.js";
+export * from "./crystal-gym/index.js";
