@@ -9,7 +9,7 @@ const help = () => `crystal-rl train macs [--compositions SrTiO3:40,Ca3Ti2O7:36,
                       [--steps N] [--parallel K] [--batch-size B] [--learning-starts N]
                       [--updates-per-step U] [--checkpoint-every N] [--no-buffer] [--seed S]
                       [--backend wasm|cpu|...] [--out DIR] [--resume] [--every N]
-                      [--set alpha=0.01,gamma=0.99,...]
+                      [--set alpha=0.01,gamma=0.99,...] [--init DIR]
 crystal-rl train export FROM TO [--note TEXT]
 
   ${summary}.
@@ -17,6 +17,8 @@ crystal-rl train export FROM TO [--note TEXT]
   --out DIR holds config.json, latest.json and checkpoints/step-N/{agent,policy,buffer,progress.json};
   --resume continues from it after the process was killed (--no-buffer: the replay buffer is not saved,
   and is lost on resume). A progress line is printed every --every batch steps (default 10).
+  --init DIR starts a new run from the networks and normaliser of another (training folder, step folder
+  or exported policy; e.g. SAC proper after an imitation run).
   --set overrides any numeric or true/false field of the config (MacsConfig: SacConfig's alpha, alphaLr,
   gamma, tau, policyLr, qLr, targetEntropy, maxEpisodeSteps, imitationSteps, ... and the game's gMax,
   cMax, fmax, blowUpFmax, rewardGMax).
@@ -41,6 +43,7 @@ export async function train(argv: string[]): Promise<string> {
     set: { type: "string", multiple: true },
     quiet: { type: "boolean", default: false },
     note: { type: "string" },
+    init: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return help();
@@ -100,7 +103,7 @@ export async function train(argv: string[]): Promise<string> {
   const stop = () => controller.abort();
   process.once("SIGINT", stop);
   try {
-    const r = await trainMacs(config, { checkpointDir: values.out, resume: values.resume, onMetrics, signal: controller.signal });
+    const r = await trainMacs(config, { checkpointDir: values.out, resume: values.resume, init: values.init, onMetrics, signal: controller.signal });
     const device = formatDeviceReport(await deviceReport());
     return [
       `${r.stopped ? "stopped" : "done"}: step ${r.step} of ${r.config.totalTimesteps}, ${r.episodes} episodes (${r.converged} converged), ${r.updates} updates, ${r.transitions} atom-transitions`,

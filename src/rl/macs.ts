@@ -106,6 +106,12 @@ export interface MacsConfig extends SacConfig {
    * (0.005–0.1), so a plain-MSE clone with ~0.05 error per component is a random walk there.
    */
   imitationRelative: number;
+  /**
+   * After the imitation phase: weight of the clone loss kept as a regulariser beside SAC's actor loss
+   * (one extra actor step per update, towards the teacher; 0: none). TD3+BC's idea (Fujimoto & Gu,
+   * NeurIPS 2021): SAC from a clone alone collapsed into blow-ups here within 5,000 steps.
+   */
+  imitationWeight: number;
   /** Global env steps between checkpoints (0: only at the end). */
   checkpointInterval: number;
   /** Save the replay buffer with each checkpoint (else it is lost on resume, and progress.json says so). */
@@ -130,6 +136,7 @@ export const MACS_DEFAULT_CONFIG: Readonly<MacsConfig> = Object.freeze({
   imitationNoise: 0.1,
   imitationLogStd: -2.5,
   imitationRelative: 0,
+  imitationWeight: 0,
   checkpointInterval: 2000,
   saveReplayBuffer: true,
   logInterval: 10,
@@ -174,6 +181,11 @@ export interface TrainMacsOptions {
   signal?: AbortSignal;
   /** Default `ionic()`. */
   calculator?: Calculator;
+  /**
+   * A warm start for a new run: the networks and normaliser of another run (a training folder, a step
+   * folder, or a Sac checkpoint; critics only where it holds trained ones). The config is this run's.
+   */
+  init?: string;
 }
 
 export interface TrainMacsResult extends MacsProgress {
@@ -250,6 +262,15 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
     progress = { ...previous.progress, blownUp: previous.progress.blownUp ?? 0, resumes: previous.progress.resumes + 1, backend };
   } else {
     sac = new Sac(config);
+    if (options.init) {
+      const from = await Sac.load(await agentFolder(options.init));
+      try {
+        sac.warmStart(from);
+      } finally {
+        from.dispose();
+      }
+      notes.push(`warm start from ${options.init}${from.policyOnly ? " (actor only)" : ""}`);
+    }
     buffer = new ReplayBuffer({ capacity: config.bufferSize, obsDim: config.obsDim, actionDim: config.actionDim, seed: config.seed });
     progress = { step: 0, iterations: 0, episodes: 0, converged: 0, blownUp: 0, updates: 0, transitions: 0, resumes: 0, wallSeconds: 0, bufferSaved: false, bufferSize: 0, backend };
     if (dir) {
@@ -331,11 +352,10 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
         const tLearn = performance.now();
         for (let g = 0; g < config.gradientSteps; g++) {
           const sample = buffer.sample(config.batchSize);
-          lastLosses = sac.update(sample, { actor: !imitating });
-          if (imitating) {
-            const labels = teacher(sample.obs.subarray(0, sample.size * config.obsDim), sample.size);
-            lastLosses["losses/imitation_loss"] = sac.imitate(sample.obs, labels, { logStd: config.imitationLogStd, relative: config.imitationRelative });
-          }
+          const labels = imitating || config.imitationWeight > 0 ? teacher(sample.obs.subarray(0, sample.size * config.obsDim), sample.size) : null;
+          const regulariser = !imitating && labels ? { targets: labels, weight: config.imitationWeight, relative: config.imitationRelative } : undefined;
+          lastLosses = sac.update(sample, { actor: !imitating, imitation: regulariser });
+          if (imitating) lastLosses["losses/imitation_loss"] = sac.imitate(sample.obs, labels!, { logStd: config.imitationLogStd, relative: config.imitationRelative });
           progress.updates++;
           window.updates++;
         }
@@ -532,6 +552,14 @@ export async function loadMacsPolicy(dir: string, options: { backend?: BackendNa
     dispose: { value: () => agent.dispose() },
   });
   return policy;
+}
+
+/** The full agent checkpoint behind a training folder, a step folder or a policy folder. */
+async function agentFolder(dir: string): Promise<string> {
+  if (await exists(join(dir, "latest.json"))) return join((await latestCheckpoint(dir)).path, "agent");
+  if (await exists(join(dir, "agent", "header.json"))) return join(dir, "agent");
+  if (await exists(join(dir, "policy", "header.json"))) return join(dir, "policy");
+  return dir;
 }
 
 async function exists(path: string): Promise<boolean> {

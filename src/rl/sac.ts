@@ -145,6 +145,13 @@ export type SacMetricName =
 /** The metrics of one update. Actor and α entries are NaN on updates that skip the actor (policyFrequency > 1). */
 export type SacMetrics = Record<SacMetricName, number>;
 
+export interface UpdateOptions {
+  /** Train the actor and α (default true); false updates the critics and targets only. */
+  actor?: boolean;
+  /** A clone term in the actor loss: weight · mean|Q| · error of tanh(mean) against `targets` (n × actionDim). */
+  imitation?: { targets: Float32Array; weight: number; relative?: number };
+}
+
 export interface ActOptions {
   /** tanh(mean) instead of a sample (evaluation; RLlib's explore=False). Default false. */
   deterministic?: boolean;
@@ -228,6 +235,8 @@ export class Sac {
   readonly normaliser: Normaliser | null;
   /** SGD updates done. */
   updates = 0;
+  /** Read from a policy-only checkpoint: its critics are untrained. */
+  policyOnly = false;
   private actCalls = 0;
   private readonly qOptimizer: tf.AdamOptimizer;
   private readonly actorOptimizer: tf.AdamOptimizer;
@@ -324,9 +333,7 @@ export class Sac {
         const out = this.actor.apply(o);
         const mean = tf.tanh(tf.slice(out, [0, 0], [n, ad]));
         const ls = tf.slice(out, [0, ad], [n, ad]);
-        const sq = tf.squaredDifference(mean, y);
-        const fit = relative > 0 ? tf.div(tf.sum(sq, 1), tf.add(tf.sum(tf.square(y), 1), relative * relative)) : sq;
-        return tf.add(tf.mean(fit), tf.mean(tf.square(tf.sub(ls, logStd)))) as tf.Scalar;
+        return tf.add(cloneError(mean, y, relative), tf.mean(tf.square(tf.sub(ls, logStd)))) as tf.Scalar;
       }, this.actor.variables as tf.Variable[]);
       applyGradients(this.actorOptimizer, r.grads);
       return r.value;
@@ -339,8 +346,10 @@ export class Sac {
   /**
    * One SGD update of critics, actor and α on `batch` (raw observations), then the soft target update.
    * `{ actor: false }` updates the critics (and targets) only: the actor and α stay as they are.
+   * `imitation` adds a clone term to the actor loss (TD3+BC, Fujimoto & Gu 2021: scaled by mean |Q| so
+   * its weight does not depend on the reward scale).
    */
-  update(batch: Batch, { actor: withActor = true }: { actor?: boolean } = {}): SacMetrics {
+  update(batch: Batch, { actor: withActor = true, imitation }: UpdateOptions = {}): SacMetrics & { "losses/imitation_loss"?: number } {
     this.checkAlive();
     const c = this.config;
     const { obsDim: od, actionDim: ad } = c;
@@ -356,6 +365,8 @@ export class Sac {
     const epsNext = normals(n * ad, rng);
     const epsPi = normals(n * ad, rng);
     const trainActor = withActor && this.updates % c.policyFrequency === 0;
+    if (imitation && imitation.targets.length < n * ad) throw new RangeError(`Sac.update: ${imitation.targets.length} imitation targets for ${n} rows`);
+    let imitationLoss: tf.Scalar | null = null;
     const kept: Partial<Record<SacMetricName, tf.Scalar>> = {};
     const keep = (name: SacMetricName, t: tf.Tensor): void => {
       kept[name] = tf.keep(t as tf.Scalar);
@@ -398,12 +409,19 @@ export class Sac {
           // 3. the actor, through the (just updated) critics, whose weights stay fixed here
           let logPi: tf.Tensor2D | null = null;
           const actor = tf.variableGrads(() => {
-            const pi = squashedGaussian(this.actor.apply(o), tf.tensor2d(epsPi, [n, ad]), c.logStdMin, c.logStdMax);
+            const out = this.actor.apply(o);
+            const pi = squashedGaussian(out, tf.tensor2d(epsPi, [n, ad]), c.logStdMin, c.logStdMax);
             // gradient through the action input only; the critics' weights and the observation are constants
             const q1 = this.qf1.apply([o, pi.action], { weights: false, input: [false, true] });
             const q2 = this.qf2.apply([o, pi.action], { weights: false, input: [false, true] });
             logPi = tf.keep(pi.logProb);
-            return tf.mean(tf.sub(tf.mul(alpha, pi.logProb), tf.minimum(q1, q2))) as tf.Scalar;
+            const minQ = tf.minimum(q1, q2);
+            const sac = tf.mean(tf.sub(tf.mul(alpha, pi.logProb), minQ)) as tf.Scalar;
+            if (!imitation) return sac;
+            const clone = cloneError(tf.tanh(tf.slice(out, [0, 0], [n, ad])), tf.tensor2d(imitation.targets.subarray(0, n * ad), [n, ad]), imitation.relative ?? 0);
+            imitationLoss = tf.keep(clone);
+            // mean |Q| read as a number: a constant factor, no gradient through it
+            return tf.add(sac, tf.mul(imitation.weight * tf.mean(tf.abs(minQ)).dataSync()[0]!, clone)) as tf.Scalar;
           }, this.actor.variables as tf.Variable[]);
           applyGradients(this.actorOptimizer, actor.grads);
           keep("losses/actor_loss", actor.value);
@@ -435,7 +453,12 @@ export class Sac {
       throw e;
     }
     this.updates++;
-    return readMetrics(kept);
+    const metrics: SacMetrics & { "losses/imitation_loss"?: number } = readMetrics(kept);
+    if (imitationLoss) {
+      metrics["losses/imitation_loss"] = (imitationLoss as tf.Scalar).dataSync()[0]!;
+      (imitationLoss as tf.Scalar).dispose();
+    }
+    return metrics;
   }
 
   /** Every variable in checkpoint order, with its logical name. */
@@ -505,6 +528,7 @@ export class Sac {
         }
         return v.variable;
       }), dir);
+      sac.policyOnly = meta.policyOnly;
       if (meta.policyOnly) {
         copyWeights(sac.qf1Target, sac.qf1);
         copyWeights(sac.qf2Target, sac.qf2);
@@ -540,6 +564,26 @@ export class Sac {
     return sac;
   }
 
+  /**
+   * A warm start: copies `from`'s actor, its critics and their targets (unless `critics` is false; by default when `from` has trained ones) and
+   * its normaliser statistics into this agent. This agent keeps its own config (α, learning rates),
+   * optimiser states and counters: e.g. SAC proper from an imitation run's clone.
+   */
+  warmStart(from: Sac, { critics = !from.policyOnly }: { critics?: boolean } = {}): void {
+    this.checkAlive();
+    const nets: [Network, Network][] = [[this.actor, from.actor]];
+    if (critics) nets.push([this.qf1, from.qf1], [this.qf2, from.qf2], [this.qf1Target, from.qf1Target], [this.qf2Target, from.qf2Target]);
+    for (const [to, source] of nets) {
+      if (to.sizes.join("x") !== source.sizes.join("x")) throw new RangeError(`Sac.warmStart: ${source.name} is [${source.sizes}], this agent's [${to.sizes}]`);
+      copyWeights(to, source);
+    }
+    if (this.normaliser && from.normaliser) {
+      this.normaliser.mean.set(from.normaliser.mean);
+      this.normaliser.m2.set(from.normaliser.m2);
+      this.normaliser.count = from.normaliser.count;
+    }
+  }
+
   /** Frees every tensor the agent holds (networks, log α, optimiser states). */
   dispose(): void {
     if (this.disposed) return;
@@ -571,6 +615,13 @@ const METRIC_NAMES: readonly SacMetricName[] = [
 ];
 
 /** Reads the kept metric scalars in one transfer and disposes them; absent ones are NaN. */
+/** Mean squared error of actions against targets; with ε > 0 each row's error over |target|² + ε². */
+function cloneError(actions: tf.Tensor2D, targets: tf.Tensor2D, relative: number): tf.Scalar {
+  const sq = tf.squaredDifference(actions, targets);
+  if (relative <= 0) return tf.mean(sq);
+  return tf.mean(tf.div(tf.sum(sq, 1), tf.add(tf.sum(tf.square(targets), 1), relative * relative)));
+}
+
 function readMetrics(kept: Partial<Record<SacMetricName, tf.Scalar>>): SacMetrics {
   const present = METRIC_NAMES.filter((k) => kept[k]);
   const stacked = tf.stack(present.map((k) => kept[k]!));

@@ -129,6 +129,28 @@ describe("MACS training", () => {
     assert.ok(after.length > 0 && after.every((m) => m["losses/imitation_loss"] === undefined && Number.isFinite(m["losses/actor_loss"])), "SAC after");
   });
 
+  it("warm start (init): a new run starts from another's actor; imitationWeight keeps a clone term in SAC's actor loss", async () => {
+    const out = join(root, "warm");
+    const seen: TrainRecord[] = [];
+    const obs = Float32Array.from({ length: 2 * 204 }, (_, i) => Math.sin(i * 0.07) * 2);
+    const before = await loadMacsPolicy(dir);
+    const expected = before(obs, 2);
+    before.dispose();
+    // totalTimesteps 0: the warm-started agent is checkpointed as it was loaded
+    await trainMacs({ ...TINY, totalTimesteps: 0, checkpointInterval: 0 }, { checkpointDir: out, init: dir });
+    const started = await loadMacsPolicy(out);
+    try {
+      assert.ok(maxDiff(started(obs, 2), expected) < 1e-6, "the actor was copied");
+    } finally {
+      started.dispose();
+    }
+    const r = await trainMacs({ ...TINY, totalTimesteps: 60, imitationWeight: 0.4, imitationRelative: 0.01, checkpointInterval: 0 }, { init: dir, onMetrics: (m) => seen.push(m) });
+    assert.equal(r.step, 60);
+    assert.match(String(seen[0]!.note), /warm start from/);
+    const losses = seen.filter((m) => m["losses/actor_loss"] !== undefined && Number.isFinite(m["losses/actor_loss"]));
+    assert.ok(losses.length > 0 && losses.every((m) => Number.isFinite(m["losses/imitation_loss"])), "clone term logged beside the actor loss");
+  });
+
   it("relaxes a structure with the loaded policy (records well-formed)", async () => {
     const policy = await loadMacsPolicy(dir);
     try {
@@ -222,3 +244,9 @@ describe("MACS training", () => {
     assert.equal(after.progress.resumes, 1);
   });
 });
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}

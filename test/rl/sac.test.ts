@@ -11,7 +11,7 @@ import { after, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { layersMlp } from "../../src/rl/networks.js";
 import { emptyBatch, type Batch } from "../../src/rl/replay-buffer.js";
-import { SAC_DEFAULT_CONFIG, SAC_SMALL_CONFIG, Sac, type SacConfig, squashedGaussian } from "../../src/rl/sac.js";
+import { SAC_DEFAULT_CONFIG, SAC_SMALL_CONFIG, Sac, type SacConfig, type SacMetricName, squashedGaussian } from "../../src/rl/sac.js";
 import { Rng } from "../../src/structure/random-source.js";
 import { forEachBackend, maxAbsDiff } from "../tensor/backends.js";
 
@@ -210,7 +210,7 @@ forEachBackend("Sac", () => {
       const batch = randomBatch(64, 10, 3, 10 + k);
       const me = explicit.update(batch);
       const mn = naive.update(batch);
-      for (const key of Object.keys(me) as (keyof typeof me)[]) {
+      for (const key of Object.keys(me) as SacMetricName[]) {
         assert.ok(Math.abs(me[key] - mn[key]) < 1e-4 * Math.max(1, Math.abs(mn[key])), `${key}: ${me[key]} vs ${mn[key]}`);
       }
     }
