@@ -8,3 +8,4 @@ export * from "./ionic.js";
 export * from "./external/index.js";
 export * from "./analytic-density.js";
 export * from "./property.js";
+export * from "./property-cache.js";
