@@ -48,3 +48,6 @@ export {
   type TrainMacsOptions,
   type TrainMacsResult,
 } from "./macs.js";
+export { MEGNET_SIZES, Megnet, RELEASED_EDGE_BASIS, copyVariables, megnet, type EdgeBasis, type MegnetOptions } from "./megnet.js";
+export { STATE_SIZE, gatherRows, graphTensors, packGraphs, segmentSoftmax, segmentSum, type GraphTensors, type PackOptions, type PackedGraphs } from "./graph-batch.js";
+export type { DiscreteEnv, DiscreteStep, ObservationNetwork, ObservationNetworkFactory } from "./discrete.js";
