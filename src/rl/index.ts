@@ -15,6 +15,7 @@ export { ReplayBuffer, emptyBatch, type Batch, type ReplayBufferOptions, type Tr
 export { Normaliser, type NormaliserOptions, type NormaliserState } from "./normaliser.js";
 export {
   Mlp,
+  copyVariables,
   copyWeights,
   dense,
   layersMlp,
@@ -48,6 +49,37 @@ export {
   type TrainMacsOptions,
   type TrainMacsResult,
 } from "./macs.js";
-export { MEGNET_SIZES, Megnet, RELEASED_EDGE_BASIS, copyVariables, megnet, type EdgeBasis, type MegnetOptions } from "./megnet.js";
+export { MEGNET_SIZES, Megnet, RELEASED_EDGE_BASIS, megnet, type EdgeBasis, type MegnetOptions } from "./megnet.js";
 export { STATE_SIZE, gatherRows, graphTensors, packGraphs, segmentSoftmax, segmentSum, type GraphTensors, type PackOptions, type PackedGraphs } from "./graph-batch.js";
 export type { DiscreteEnv, DiscreteStep, ObservationNetwork, ObservationNetworkFactory } from "./discrete.js";
+export { DQN_DEFAULT_CONFIG, Dqn, linearSchedule, type DqnConfig, type DqnMetrics } from "./dqn.js";
+export {
+  NoisyLinear,
+  RAINBOW_DEFAULT_CONFIG,
+  Rainbow,
+  RainbowNetwork,
+  duelingCombine,
+  projectDistribution,
+  type RainbowConfig,
+  type RainbowMetrics,
+} from "./rainbow.js";
+export { PPO_DEFAULT_CONFIG, Ppo, computeGae, type PpoConfig, type PpoMetrics, type Rollout } from "./ppo.js";
+export { SAC_DISCRETE_DEFAULT_CONFIG, SacDiscrete, type SacDiscreteConfig, type SacDiscreteMetrics } from "./sac-discrete.js";
+export {
+  DiscreteReplayBuffer,
+  EpisodeStats,
+  NStepBuffer,
+  PrioritizedReplayBuffer,
+  SumTree,
+  hasCheckpoint,
+  infoMetrics,
+  type DiscreteBatch,
+  type DiscreteProgress,
+  type DiscreteRecord,
+  type DiscreteTrainOptions,
+  type DiscreteTransition,
+  type EnvTransition,
+  type PrioritizedReplayOptions,
+  type ReplayOptions,
+} from "./discrete-replay.js";
+export { VectorNetwork, clipByGlobalNorm, vectorNetwork, type VectorNetworkOptions } from "./vector-network.js";

@@ -441,18 +441,3 @@ export function megnet(options: MegnetOptions): (outputs: number, seed: number) 
   return (outputs, seed) => new Megnet(options, outputs, seed);
 }
 
-/**
- * θ' <- τ θ + (1 - τ) θ' for two variable lists of the same layout (two networks from one factory);
- * τ = 1 (default) is the hard target copy.
- */
-export function copyVariables(target: readonly tf.Variable[], source: readonly tf.Variable[], tau = 1): void {
-  if (target.length !== source.length || target.some((v, i) => v.size !== source[i]!.size || v.shape.join() !== source[i]!.shape.join())) {
-    throw new Error(`copyVariables: layouts differ (${target.length} and ${source.length} variables)`);
-  }
-  tf.tidy(() => {
-    target.forEach((t, i) => {
-      const s = source[i]!;
-      t.assign(tau === 1 ? tf.clone(s) : tf.add(tf.mul(s, tau), tf.mul(t, 1 - tau)));
-    });
-  });
-}

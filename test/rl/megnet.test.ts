@@ -13,7 +13,8 @@ import { crystalGraph, latticeState, templateGraph } from "../../src/envs/crysta
 import { template } from "../../src/envs/crystal-gym/templates.js";
 import { gatherRows, graphTensors, packGraphs, segmentSoftmax, segmentSum } from "../../src/rl/graph-batch.js";
 import type { ObservationNetworkFactory } from "../../src/rl/discrete.js";
-import { MEGNET_SIZES, Megnet, copyVariables, megnet } from "../../src/rl/megnet.js";
+import { MEGNET_SIZES, Megnet, megnet } from "../../src/rl/megnet.js";
+import { copyVariables } from "../../src/rl/networks.js";
 import { useBackend } from "../../src/tensor/backend.js";
 import { forEachBackend, maxAbsDiff } from "../tensor/backends.js";
 
