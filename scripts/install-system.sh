@@ -15,7 +15,7 @@ want_python=0 want_jupyter=0 want_engines=0 want_lammps=0 want_browser=0
 [ $# -eq 0 ] && set -- --python --jupyter --engines
 for arg in "$@"; do
   case "$arg" in
-    --ci) want_python=1; want_lammps=1; want_jupyter=1; want_browser=1 ;;  # tests use ASE, pymatgen, LAMMPS, Jupyter, Chromium
+    --ci) want_python=1; want_lammps=1; want_jupyter=1; want_browser=1; want_gpaw=1; want_engines=1 ;;  # tests use ASE, pymatgen, LAMMPS, Quantum ESPRESSO, Jupyter, Chromium, GPAW
     --python) want_python=1 ;;
     --jupyter) want_jupyter=1 ;;
     --engines) want_engines=1 ;;
@@ -27,6 +27,7 @@ pkgs=()
 [ $want_python = 1 ] && pkgs+=(python3-ase python3-pymatgen)
 [ $want_engines = 1 ] && pkgs+=(quantum-espresso quantum-espresso-data) && want_lammps=1
 [ $want_lammps = 1 ] && pkgs+=(lammps lammps-data)
+[ "${want_gpaw:-0}" = 1 ] && pkgs+=(gpaw gpaw-data)  # the GPAW property engine (test/calculators/gpaw.test.ts)
 [ $want_browser = 1 ] && pkgs+=(chromium)  # the notebooks' end-to-end test checks plots drew
 jupyter() { if [ $want_jupyter = 1 ]; then bash "$(dirname "$0")/install-jupyter.sh"; fi; }
 if [ ${#pkgs[@]} -eq 0 ]; then jupyter; exit 0; fi

@@ -9,3 +9,5 @@ export * from "./external/index.js";
 export * from "./analytic-density.js";
 export * from "./property.js";
 export * from "./property-cache.js";
+export * from "./property-engines.js";
+export * from "./eos.js";

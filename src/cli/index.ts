@@ -9,16 +9,23 @@ import { train, summary as trainSummary } from "./train.js";
 import { bench, summary as benchSummary } from "./bench.js";
 import { info, summary as infoSummary } from "./info.js";
 import { random, summary as randomSummary } from "./random.js";
+import { property, summary as propertySummary } from "./property.js";
+import { gym, summary as gymSummary } from "./gym.js";
 import { UsageError } from "./usage.js";
 import { ParseError } from "../io/errors.js";
 import { CalculatorError } from "../calculators/calculator.js";
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<string>; summary: string }> = {
+/** A command's output, and its exit code when it is not 0 (e.g. a property whose engine failed). */
+export type CommandOutput = string | { text: string; code: number };
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<CommandOutput>; summary: string }> = {
   info: { run: info, summary: infoSummary },
   convert: { run: convert, summary: convertSummary },
   random: { run: random, summary: randomSummary },
   energy: { run: energy, summary: energySummary },
   relax: { run: relax, summary: relaxSummary },
+  property: { run: property, summary: propertySummary },
+  gym: { run: gym, summary: gymSummary },
   jupyter: { run: jupyter, summary: jupyterSummary },
   doctor: { run: doctor, summary: doctorSummary },
   train: { run: train, summary: trainSummary },
@@ -70,8 +77,9 @@ export async function main(argv: string[], io: Output = STDIO): Promise<number> 
   }
   try {
     const out = await command.run(rest);
-    if (out) io.out(out + "\n");
-    return 0;
+    const { text, code } = typeof out === "string" ? { text: out, code: 0 } : out;
+    if (text) io.out(text + "\n");
+    return code;
   } catch (e) {
     // Usage errors already start with the command's name: say it once.
     const message = ((e as Error)?.message ?? String(e)).split("\n")[0]!.replace(new RegExp(`^${name}: `), "");

@@ -92,3 +92,4 @@ export async function writeStructures(path: string, crystals: readonly Crystal[]
     throw e;
   }
 }
+export * from "./espresso.js";

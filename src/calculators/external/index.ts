@@ -7,6 +7,14 @@
  *   long-lived Python child speaking JSON lines (`ase_bridge.py`).
  *
  * Both hold resources (a temporary folder, a child process): call `close()` when done.
+ *
+ * - `gpaw(options)`: GPAW (plane waves, PBE) as a PropertyProvider (band gap, bulk modulus,
+ *   density), one Python child (`gpaw_worker.py`) per evaluation.
  */
 export * from "./lammps.js";
 export * from "./ase-bridge.js";
+export * from "./gpaw.js";
+// Quantum ESPRESSO (pw.x) as a PropertyProvider (band gap, bulk modulus, density), one scratch
+// folder per pw.x run; and its PBE pseudopotential set (Debian UPFs + ld1.x-generated ones).
+export * from "./espresso.js";
+export * from "./pseudopotentials.js";

@@ -1,0 +1,512 @@
+/**
+ * CrystalGym experiments: one task (template, property, target, vocabulary, property engine), several
+ * algorithms × seeds trained on it with the MEGNet policy, every episode logged to the run store, a live
+ * learning-curve plot, and the comparison as arquero tables. A killed run resumes from each agent's last
+ * checkpoint (`.resume(id)`); finished (algorithm, seed) pairs are not rerun.
+ *
+ * @example
+ * const run = await gym("density-perovskite")
+ *   .template("perovskite").property("density").engine("analytic")
+ *   .algorithms(["ppo", "dqn", "rainbow", "sac"]).seeds([1, 2, 3]).steps(3000)
+ *   .live()
+ *   .run();
+ * run.summary().view();        // mean return of the last episodes against the random policy's
+ * run.plot();                  // learning curves, seeds shaded
+ * run.episodes().table.filter((d) => d.errorFlag > 0).count();
+ *
+ * Layout of a run folder: config.json, status.json, and per pair `<algorithm>-s<seed>/`: checkpoint/
+ * (the agent, replay buffer and counters), episodes.jsonl (one line per finished episode), done.json.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as aq from "arquero";
+import { defaultPropertyCachePath, propertyEngine, withPropertyCache } from "../calculators/property-engines.js";
+import type { CachedPropertyProvider } from "../calculators/property-cache.js";
+import type { PropertyName, PropertyProvider } from "../calculators/property.js";
+import { CrystalGymEnv } from "../envs/crystal-gym/env.js";
+import { randomPolicyReward } from "../envs/crystal-gym/random-policy.js";
+import type { CrystalTemplate } from "../envs/crystal-gym/templates.js";
+import type { CrystalGraph } from "../envs/crystal-gym/types.js";
+import type { VocabularyName } from "../envs/crystal-gym/vocabulary.js";
+import type { DiscreteEnv } from "../rl/discrete.js";
+import type { DiscreteProgress, DiscreteRecord, DiscreteTrainOptions } from "../rl/discrete-replay.js";
+import { Dqn } from "../rl/dqn.js";
+import { megnet, type MegnetOptions } from "../rl/megnet.js";
+import { Ppo } from "../rl/ppo.js";
+import { Rainbow } from "../rl/rainbow.js";
+import { SacDiscrete } from "../rl/sac-discrete.js";
+import { useBackend, currentBackend } from "../tensor/backend.js";
+import { displaySink, type Figure } from "./display-sink.js";
+import { learningCurveFigure } from "./figures.js";
+import { cutTornTail, JsonlAppender, readJsonl, writeJsonAtomic } from "./jsonl.js";
+import { DataTable } from "./results.js";
+import { createRunDir, machine, versions } from "./run-store.js";
+import { DEFAULTS } from "./builder.js";
+
+export type GymAlgorithmName = "ppo" | "dqn" | "rainbow" | "sac";
+
+export const GYM_ALGORITHMS: readonly { name: GymAlgorithmName; summary: string }[] = Object.freeze([
+  { name: "ppo", summary: "PPO, clipped, GAE (spec §6.2)" },
+  { name: "dqn", summary: "DQN, ε-greedy, hard target copies (spec §6.2)" },
+  { name: "rainbow", summary: "Rainbow: double, dueling, prioritised, n-step, C51, noisy nets" },
+  { name: "sac", summary: "discrete SAC with automatic entropy tuning" },
+]);
+
+/** What an agent of any of the four algorithms offers the experiment. */
+interface GymAgent {
+  readonly progress: DiscreteProgress;
+  train(options?: DiscreteTrainOptions): AsyncGenerator<DiscreteRecord, DiscreteProgress, void>;
+  load(dir: string): Promise<void>;
+  dispose?(): void;
+}
+
+function makeAgent(name: GymAlgorithmName, env: DiscreteEnv<CrystalGraph>, network: MegnetOptions, config: Record<string, unknown>): GymAgent {
+  const factory = megnet(network);
+  switch (name) {
+    case "ppo":
+      return new Ppo(env, factory, config);
+    case "dqn":
+      return new Dqn(env, factory, config);
+    case "rainbow":
+      return new Rainbow(env, factory, config);
+    case "sac":
+      return new SacDiscrete(env, factory, config);
+  }
+}
+
+/** The task, as stored in config.json. */
+export interface GymTaskSettings {
+  template: string;
+  property: PropertyName;
+  target: number | null;
+  vocabulary: VocabularyName | string[];
+  engine: string;
+  /** The cache file; null for none; "auto": the default file for DFT engines, none for "analytic". */
+  cache: string | null;
+  cutoff: number | null;
+}
+
+export interface GymSettings {
+  name: string;
+  task: GymTaskSettings;
+  algorithms: GymAlgorithmName[];
+  seeds: number[];
+  steps: number;
+  /** Per-algorithm overrides of the hyper-parameters (e.g. { dqn: { learningStarts: 200 } }). */
+  configs: Partial<Record<GymAlgorithmName, Record<string, unknown>>>;
+  /** Episodes of the uniform random policy measured as the baseline (0: none). */
+  baselineEpisodes: number;
+  checkpointInterval: number;
+  live: boolean;
+  store: string;
+  resume: string | null;
+}
+
+const ALGORITHM_NAMES = GYM_ALGORITHMS.map((a) => a.name);
+
+/** A chainable, immutable builder of a CrystalGym experiment. Use `gym(name)`. */
+export class GymBuilder {
+  readonly #s: GymSettings;
+  readonly #template?: CrystalTemplate;
+  readonly #provider?: PropertyProvider;
+
+  constructor(settings: GymSettings, template?: CrystalTemplate, provider?: PropertyProvider) {
+    this.#s = Object.freeze(settings);
+    this.#template = template;
+    this.#provider = provider;
+    Object.freeze(this);
+  }
+
+  #with(patch: Partial<GymSettings>, template = this.#template, provider = this.#provider): GymBuilder {
+    return new GymBuilder({ ...this.#s, ...patch }, template, provider);
+  }
+
+  #task(patch: Partial<GymTaskSettings>): GymBuilder {
+    return this.#with({ task: { ...this.#s.task, ...patch } });
+  }
+
+  /** A shipped template by name ("perovskite", ...) or a template object (`templateFromCif(...)`). */
+  template(t: string | CrystalTemplate): GymBuilder {
+    if (typeof t === "string") return this.#with({ task: { ...this.#s.task, template: t } }, undefined);
+    if (!t || typeof t !== "object" || !("name" in t)) throw new TypeError("template takes a template name or a template object");
+    return this.#with({ task: { ...this.#s.task, template: t.name } }, t);
+  }
+
+  property(p: PropertyName): GymBuilder {
+    if (!["band-gap", "bulk-modulus", "density"].includes(p)) throw new RangeError(`property must be band-gap, bulk-modulus or density, got "${p}"`);
+    return this.#task({ property: p });
+  }
+
+  /** p̂ (default: the spec's 1.12 eV, 300 GPa, 3.0 g/cm³). */
+  target(value: number): GymBuilder {
+    if (!Number.isFinite(value)) throw new RangeError(`target must be a finite number, got ${value}`);
+    return this.#task({ target: value });
+  }
+
+  vocabulary(v: VocabularyName | readonly string[]): GymBuilder {
+    return this.#task({ vocabulary: typeof v === "string" ? v : [...v] });
+  }
+
+  /** The property engine: "analytic", "qe", "gpaw", or a PropertyProvider of your own. */
+  engine(e: string | PropertyProvider): GymBuilder {
+    if (typeof e === "string") {
+      propertyEngine(e); // throws for an unknown name, at the call
+      return this.#with({ task: { ...this.#s.task, engine: e } }, this.#template, undefined);
+    }
+    return this.#with({ task: { ...this.#s.task, engine: e.engine } }, this.#template, e);
+  }
+
+  /**
+   * Where property results are cached: a file, true for the default file (`defaultPropertyCachePath`),
+   * false for none. Default: the default file for DFT engines, none for the instant "analytic".
+   */
+  cache(path: string | boolean): GymBuilder {
+    if (typeof path === "string" && path.length === 0) throw new RangeError("cache: the path is empty");
+    return this.#task({ cache: path === false ? null : path === true ? defaultPropertyCachePath() : path });
+  }
+
+  algorithms(names: readonly GymAlgorithmName[]): GymBuilder {
+    for (const n of names) if (!ALGORITHM_NAMES.includes(n)) throw new RangeError(`unknown algorithm "${n}"; known: ${ALGORITHM_NAMES.join(", ")}`);
+    if (names.length === 0) throw new RangeError("algorithms: give at least one");
+    return this.#with({ algorithms: [...names] });
+  }
+
+  seeds(seeds: readonly number[]): GymBuilder {
+    for (const s of seeds) if (!Number.isInteger(s) || s < 0) throw new RangeError(`seeds must be non-negative integers, got ${s}`);
+    if (seeds.length === 0) throw new RangeError("seeds: give at least one");
+    return this.#with({ seeds: [...seeds] });
+  }
+
+  /** Env steps (sites filled) per (algorithm, seed). */
+  steps(n: number): GymBuilder {
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`steps must be a positive integer, got ${n}`);
+    return this.#with({ steps: n });
+  }
+
+  /** Hyper-parameter overrides of one algorithm (its config object's fields). */
+  set(algorithm: GymAlgorithmName, config: Record<string, unknown>): GymBuilder {
+    if (!ALGORITHM_NAMES.includes(algorithm)) throw new RangeError(`unknown algorithm "${algorithm}"`);
+    return this.#with({ configs: { ...this.#s.configs, [algorithm]: { ...this.#s.configs[algorithm], ...config } } });
+  }
+
+  /** Episodes of the random policy measured first as the baseline (default 200 on the analytic engine, else 0). */
+  baseline(episodes: number): GymBuilder {
+    if (!Number.isInteger(episodes) || episodes < 0) throw new RangeError(`baseline episodes must be a non-negative integer, got ${episodes}`);
+    return this.#with({ baselineEpisodes: episodes });
+  }
+
+  checkpointEvery(steps: number): GymBuilder {
+    if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`checkpointEvery must be a non-negative integer, got ${steps}`);
+    return this.#with({ checkpointInterval: steps });
+  }
+
+  live(on = true): GymBuilder {
+    return this.#with({ live: on });
+  }
+
+  store(dir: string): GymBuilder {
+    return this.#with({ store: dir });
+  }
+
+  /** Continue the run `id` of this builder's store: unfinished pairs resume from their checkpoints. */
+  resume(id: string): GymBuilder {
+    return this.#with({ resume: id });
+  }
+
+  settings(): GymSettings {
+    return structuredClone(this.#s);
+  }
+
+  /** Trains every (algorithm, seed) in turn; returns the run. */
+  async run(options: { signal?: AbortSignal; onRecord?: (r: GymRecord) => void } = {}): Promise<GymRun> {
+    const s = this.#s;
+    if (!currentBackend()) await useBackend();
+    let id: string;
+    let settings: GymSettings;
+    if (s.resume) {
+      id = s.resume;
+      const dir = join(s.store, id);
+      if (!existsSync(join(dir, "config.json"))) throw new RangeError(`resume: no gym run "${id}" in ${s.store}`);
+      settings = { ...(JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as GymSettings), live: s.live, store: s.store, resume: id };
+    } else {
+      id = createRunDir(s.store, s.name);
+      settings = { ...s, resume: null };
+      writeJsonAtomic(join(s.store, id, "config.json"), { ...settings, versions: versions(), machine: machine() });
+    }
+    const dir = join(s.store, id);
+    // CrystalGym's density reward is the first density after one BFGS cell step (spec §4): "paper" mode
+    const engine = this.#provider ?? propertyEngine(settings.task.engine, { qe: { densityMode: "paper" } });
+    const cachePath = settings.task.cache === "auto" ? (settings.task.engine === "analytic" ? null : defaultPropertyCachePath()) : settings.task.cache;
+    const provider: PropertyProvider = cachePath === null ? engine : withPropertyCache(engine, cachePath);
+    const cached = "stats" in provider ? (provider as CachedPropertyProvider) : null;
+    const env = new CrystalGymEnv({
+      template: this.#template ?? settings.task.template,
+      property: settings.task.property,
+      ...(settings.task.target !== null ? { target: settings.task.target } : {}),
+      vocabulary: settings.task.vocabulary,
+      provider,
+      ...(settings.task.cutoff !== null ? { cutoff: settings.task.cutoff } : {}),
+    });
+    const live = settings.live && displaySink().interactive ? displaySink().live() : null;
+    const records: GymRecord[] = [];
+    let lastDraw = 0;
+    const draw = (force = false) => {
+      if (!live || (!force && performance.now() - lastDraw < 1000)) return;
+      lastDraw = performance.now();
+      live.figure(curvesFigure(records, baseline?.mean, settings.task));
+    };
+    writeJsonAtomic(join(dir, "status.json"), { state: "running", updated: new Date().toISOString() });
+    let baseline: { mean: number; std: number; episodes: number } | undefined;
+    try {
+      baseline = readBaseline(dir);
+      const episodes = settings.baselineEpisodes < 0 ? 0 : settings.baselineEpisodes;
+      if (!baseline && episodes > 0) {
+        const r = await randomPolicyReward(env, episodes, 12345);
+        baseline = { mean: r.mean, std: r.std, episodes };
+        writeJsonAtomic(join(dir, "baseline.json"), baseline);
+      }
+      for (const algorithm of settings.algorithms) {
+        for (const seed of settings.seeds) {
+          if (options.signal?.aborted) break;
+          const pairDir = join(dir, `${algorithm}-s${seed}`);
+          for (const r of readPairEpisodes(pairDir)) records.push(r);
+          if (existsSync(join(pairDir, "done.json"))) continue;
+          mkdirSync(pairDir, { recursive: true });
+          const agent = makeAgent(algorithm, env, { vocabulary: env.vocabulary.symbols.length }, { ...settings.configs[algorithm], totalTimesteps: settings.steps, seed });
+          const checkpointDir = join(pairDir, "checkpoint");
+          let previous = { wallSeconds: 0, engineSeconds: 0, hits: 0, misses: 0 };
+          if (existsSync(join(checkpointDir, "header.json"))) {
+            await agent.load(checkpointDir);
+            previous = readPairState(pairDir) ?? previous;
+            keepEpisodesUpTo(pairDir, agent.progress.globalStep, records, algorithm, seed);
+          }
+          const log = new JsonlAppender(join(pairDir, "episodes.jsonl"));
+          cached?.resetStats();
+          const t0 = performance.now();
+          const pairState = () => ({
+            wallSeconds: previous.wallSeconds + (performance.now() - t0) / 1000,
+            engineSeconds: previous.engineSeconds + (cached ? cached.stats.engineSeconds : 0),
+            hits: previous.hits + (cached?.stats.hits ?? 0),
+            misses: previous.misses + (cached?.stats.misses ?? 0),
+          });
+          try {
+            const run = agent.train({ checkpointDir, checkpointInterval: settings.checkpointInterval, signal: options.signal });
+            for (let r = await run.next(); !r.done; r = await run.next()) {
+              const rec = r.value;
+              if (rec["charts/episodic_return"] === undefined) continue;
+              const row = episodeRow(rec, algorithm, seed);
+              log.append(row);
+              records.push(row);
+              options.onRecord?.(row);
+              writeJsonAtomic(join(pairDir, "state.json"), pairState());
+              draw();
+            }
+          } finally {
+            log.close();
+            agent.dispose?.();
+          }
+          if (options.signal?.aborted) break;
+          writeJsonAtomic(join(pairDir, "done.json"), pairState());
+        }
+      }
+      draw(true);
+      writeJsonAtomic(join(dir, "status.json"), { state: options.signal?.aborted ? "aborted" : "done", updated: new Date().toISOString() });
+    } catch (e) {
+      writeJsonAtomic(join(dir, "status.json"), { state: "failed", error: (e as Error).message, updated: new Date().toISOString() });
+      throw e;
+    } finally {
+      await provider.close?.();
+    }
+    return loadGymRun(s.store, id);
+  }
+}
+
+/** A new CrystalGym experiment: density of the perovskite template on the analytic engine, DQN, seed 1, 2000 steps. */
+export function gym(name: string): GymBuilder {
+  if (typeof name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(name)) throw new RangeError(`gym: the name must be letters, digits, . _ + -, got "${name}"`);
+  return new GymBuilder({
+    name,
+    task: { template: "perovskite", property: "density", target: null, vocabulary: "small", engine: "analytic", cache: "auto", cutoff: null },
+    algorithms: ["dqn"],
+    seeds: [1],
+    steps: 2000,
+    configs: {},
+    baselineEpisodes: 200,
+    checkpointInterval: 500,
+    live: false,
+    store: DEFAULTS.store,
+    resume: null,
+  });
+}
+
+/** One finished episode, as logged. */
+export interface GymRecord {
+  algorithm: GymAlgorithmName;
+  seed: number;
+  /** Env steps of this (algorithm, seed) when the episode ended. */
+  step: number;
+  return: number;
+  /** The property value (null when the engine failed). */
+  value: number | null;
+  errorFlag: number;
+  /** Engine seconds of the evaluation (its original time for a cache hit). */
+  seconds: number;
+  composition: string;
+}
+
+function episodeRow(rec: DiscreteRecord, algorithm: GymAlgorithmName, seed: number): GymRecord {
+  const num = (k: string, fallback: number) => (typeof rec[k] === "number" && Number.isFinite(rec[k]) ? (rec[k] as number) : fallback);
+  const value = rec["info/value"];
+  return {
+    algorithm,
+    seed,
+    step: rec.step,
+    return: num("charts/episodic_return", NaN),
+    value: typeof value === "number" && Number.isFinite(value) ? value : null,
+    errorFlag: num("info/errorFlag", 0),
+    seconds: num("info/seconds", 0),
+    composition: typeof rec["info/composition"] === "string" ? (rec["info/composition"] as string) : "",
+  };
+}
+
+function readPairEpisodes(pairDir: string): GymRecord[] {
+  const path = join(pairDir, "episodes.jsonl");
+  return existsSync(path) ? readJsonl<GymRecord>(path) : [];
+}
+
+function readPairState(pairDir: string): { wallSeconds: number; engineSeconds: number; hits: number; misses: number } | null {
+  for (const f of ["done.json", "state.json"]) {
+    const p = join(pairDir, f);
+    if (existsSync(p)) return JSON.parse(readFileSync(p, "utf8"));
+  }
+  return null;
+}
+
+function readBaseline(dir: string): { mean: number; std: number; episodes: number } | undefined {
+  const p = join(dir, "baseline.json");
+  return existsSync(p) ? JSON.parse(readFileSync(p, "utf8")) : undefined;
+}
+
+/** After a resume from a checkpoint at `step`: episodes logged past it will be played again, so drop them. */
+function keepEpisodesUpTo(pairDir: string, step: number, records: GymRecord[], algorithm: string, seed: number): void {
+  const path = join(pairDir, "episodes.jsonl");
+  if (!existsSync(path)) return;
+  cutTornTail(path);
+  const kept = readJsonl<GymRecord>(path).filter((r) => r.step <= step);
+  // a temp file, then a rename in the same folder: the log is either the old one or the cut one
+  writeFileSync(path + ".tmp", kept.map((r) => JSON.stringify(r) + "\n").join(""));
+  renameSync(path + ".tmp", path);
+  for (let i = records.length - 1; i >= 0; i--) {
+    const r = records[i]!;
+    if (r.algorithm === algorithm && r.seed === seed && r.step > step) records.splice(i, 1);
+  }
+}
+
+
+function curvesFigure(records: readonly GymRecord[], baseline: number | undefined, task: GymTaskSettings): Figure {
+  const fig = learningCurveFigure(
+    records.map((r) => ({ method: r.algorithm, seed: r.seed, step: r.step, "charts/episodic_return": r.return })),
+    { title: `${task.property} on ${task.template} (${task.engine})`, smoothing: 0.9 },
+  );
+  if (baseline !== undefined) {
+    fig.layout = {
+      ...fig.layout,
+      shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: baseline, y1: baseline, line: { dash: "dash", color: "#555" } }],
+      annotations: [{ xref: "paper", x: 1, y: baseline, text: "random policy", showarrow: false, xanchor: "right", yanchor: "bottom" }],
+    };
+  }
+  return fig;
+}
+
+/** A CrystalGym run read back from the store. */
+export class GymRun {
+  constructor(
+    readonly id: string,
+    readonly dir: string,
+    readonly settings: GymSettings,
+    readonly records: readonly GymRecord[],
+    readonly baseline: { mean: number; std: number; episodes: number } | undefined,
+    readonly pairs: readonly { algorithm: GymAlgorithmName; seed: number; done: boolean; wallSeconds: number; engineSeconds: number; hits: number; misses: number }[],
+  ) {}
+
+  /** One row per episode: algorithm, seed, step, return, value, errorFlag, seconds, composition. */
+  episodes(): DataTable {
+    return new DataTable(aq.from(this.records as GymRecord[]));
+  }
+
+  /**
+   * Per algorithm (means over seeds): episodes, the mean return of each seed's last `last` fraction of
+   * episodes (default 0.2) ± sd over seeds, the random policy's mean, the best property value seen,
+   * the engine failure %, the cache hit rate and the engine's share of the wall time.
+   */
+  summary({ last = 0.2 }: { last?: number } = {}): DataTable {
+    const rows = this.settings.algorithms.map((algorithm) => {
+      const finals: number[] = [];
+      let episodes = 0;
+      let failures = 0;
+      let best: number | null = null;
+      for (const seed of this.settings.seeds) {
+        const eps = this.records.filter((r) => r.algorithm === algorithm && r.seed === seed);
+        episodes += eps.length;
+        failures += eps.filter((r) => r.errorFlag > 0).length;
+        const tail = eps.slice(Math.floor(eps.length * (1 - last)));
+        if (tail.length) finals.push(tail.reduce((a, r) => a + r.return, 0) / tail.length);
+        for (const r of eps) if (r.value !== null && (best === null || Math.abs(r.value - this.target()) < Math.abs(best - this.target()))) best = r.value;
+      }
+      const mean = finals.length ? finals.reduce((a, b) => a + b, 0) / finals.length : NaN;
+      const sd = finals.length > 1 ? Math.sqrt(finals.reduce((a, b) => a + (b - mean) ** 2, 0) / (finals.length - 1)) : 0;
+      const pairs = this.pairs.filter((p) => p.algorithm === algorithm);
+      const hits = pairs.reduce((a, p) => a + p.hits, 0);
+      const misses = pairs.reduce((a, p) => a + p.misses, 0);
+      const wall = pairs.reduce((a, p) => a + p.wallSeconds, 0);
+      const engine = pairs.reduce((a, p) => a + p.engineSeconds, 0);
+      return {
+        algorithm,
+        seeds: finals.length,
+        episodes,
+        final_return: mean,
+        final_sd: sd,
+        random_return: this.baseline?.mean ?? NaN,
+        best_value: best,
+        failure_pct: episodes ? (100 * failures) / episodes : 0,
+        cache_hit_pct: hits + misses ? (100 * hits) / (hits + misses) : NaN,
+        engine_time_pct: wall > 0 ? (100 * engine) / wall : NaN,
+        wall_s: wall,
+      };
+    });
+    return new DataTable(aq.from(rows));
+  }
+
+  /** The target p̂ of the task (the spec's default when none was set). */
+  target(): number {
+    const t = this.settings.task.target;
+    if (t !== null) return t;
+    return { "band-gap": 1.12, "bulk-modulus": 300, density: 3.0 }[this.settings.task.property];
+  }
+
+  /** Learning curves (EMA-smoothed return per episode, seeds shaded, the random policy dashed). */
+  figure(): Figure {
+    return curvesFigure(this.records, this.baseline?.mean, this.settings.task);
+  }
+
+  plot(): void {
+    displaySink().figure(this.figure());
+  }
+}
+
+/** Reads a gym run (`id` or "latest") from `store`. */
+export function loadGymRun(store: string, id: string): GymRun {
+  const dir = join(store, id);
+  const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as GymSettings;
+  const records: GymRecord[] = [];
+  const pairs: GymRun["pairs"][number][] = [];
+  for (const algorithm of config.algorithms) {
+    for (const seed of config.seeds) {
+      const pairDir = join(dir, `${algorithm}-s${seed}`);
+      records.push(...readPairEpisodes(pairDir));
+      const state = readPairState(pairDir);
+      pairs.push({ algorithm, seed, done: existsSync(join(pairDir, "done.json")), ...(state ?? { wallSeconds: 0, engineSeconds: 0, hits: 0, misses: 0 }) });
+    }
+  }
+  return new GymRun(id, dir, config, records, readBaseline(dir), pairs);
+}

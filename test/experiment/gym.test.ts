@@ -1,0 +1,105 @@
+/**
+ * CrystalGym experiments: the builder's checks and immutability, a short real run (MEGNet policy,
+ * analytic density) stored and read back, a run killed mid-way that resumes to the same episode count
+ * without duplicated episodes, and the `crystal-rl gym` command.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { gym, loadGymRun, type GymRecord } from "../../src/experiment/gym.js";
+import { cli } from "../helpers/cli.js";
+
+const root = mkdtempSync(join(tmpdir(), "crl-gym-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+describe("gym builder", () => {
+  it("checks every argument at the call and never changes the base", () => {
+    const base = gym("t");
+    assert.throws(() => base.algorithms(["a2c" as "dqn"]), /unknown algorithm "a2c"; known: ppo, dqn, rainbow, sac/);
+    assert.throws(() => base.property("hardness" as "density"), /property must be band-gap, bulk-modulus or density/);
+    assert.throws(() => base.engine("vasp"), /unknown property engine "vasp"/);
+    assert.throws(() => base.steps(0), /steps must be a positive integer/);
+    assert.throws(() => base.seeds([]), /at least one/);
+    assert.throws(() => gym("bad name"), /letters, digits/);
+    const b = base.template("cesium-chloride").algorithms(["ppo", "sac"]).seeds([3, 4]).steps(10).set("ppo", { numSteps: 8 });
+    assert.deepEqual(base.settings().algorithms, ["dqn"]);
+    assert.equal(base.settings().task.template, "perovskite");
+    assert.deepEqual(b.settings().algorithms, ["ppo", "sac"]);
+    assert.deepEqual(b.settings().configs, { ppo: { numSteps: 8 } });
+    assert.equal(b.settings().task.cache, "auto");
+  });
+});
+
+describe("gym runs", () => {
+  const store = join(root, "runs");
+
+  it("trains, logs every episode and summarises against the random policy", { timeout: 120_000 }, async () => {
+    const seen: GymRecord[] = [];
+    const run = await gym("short")
+      .store(store)
+      .template("cesium-chloride")
+      .algorithms(["ppo"])
+      .steps(64)
+      .set("ppo", { numSteps: 16, numMinibatches: 2 })
+      .baseline(20)
+      .run({ onRecord: (r) => seen.push(r) });
+    assert.equal(run.records.length, 32, "2 sites: one episode per 2 steps");
+    assert.deepEqual(run.records, seen);
+    for (const r of run.records) {
+      assert.equal(r.algorithm, "ppo");
+      assert.ok(r.return > 0 && r.return <= 1, `density reward ${r.return}`);
+      assert.ok(r.value !== null && r.value > 0);
+      assert.ok(r.composition.length > 0);
+    }
+    const [row] = run.summary().objects() as Record<string, number | string>[];
+    assert.equal(row!["algorithm"], "ppo");
+    assert.equal(row!["episodes"], 32);
+    assert.ok(Number.isFinite(row!["random_return"] as number));
+    assert.equal(row!["failure_pct"], 0);
+    const back = loadGymRun(store, run.id);
+    assert.deepEqual(back.records, run.records);
+    assert.ok(back.pairs.every((p) => p.done));
+    assert.equal(back.figure().data.length > 0, true);
+  });
+
+  it("resumes a run killed mid-way: same episodes, none twice, the agent's step counter goes on", { timeout: 180_000 }, async () => {
+    const controller = new AbortController();
+    const builder = gym("killed").store(store).template("cesium-chloride").algorithms(["dqn"]).steps(80).checkpointEvery(10).baseline(0).set("dqn", { learningStarts: 10, batchSize: 16 });
+    let count = 0;
+    const first = await builder.run({ signal: controller.signal, onRecord: () => (++count === 15 ? controller.abort() : undefined) });
+    const pair = join(first.dir, "dqn-s1");
+    assert.ok(!existsSync(join(pair, "done.json")), "not finished");
+    assert.match(readFileSync(join(first.dir, "status.json"), "utf8"), /"aborted"/);
+    const resumed = await builder.resume(first.id).run();
+    assert.ok(existsSync(join(pair, "done.json")));
+    const steps = resumed.records.map((r) => r.step);
+    assert.deepEqual(steps, [...steps].sort((a, b) => a - b), "in order");
+    assert.equal(new Set(steps).size, steps.length, "no episode twice");
+    assert.equal(steps.at(-1), 80);
+    assert.ok(resumed.records.length >= 38 && resumed.records.length <= 40, `${resumed.records.length} episodes (a killed partial episode is replayed)`);
+  });
+});
+
+describe("crystal-rl gym", () => {
+  it("prints the summary as JSON", { timeout: 120_000 }, async () => {
+    const r = await cli("gym", "--algo", "ppo", "--template", "cesium-chloride", "--steps", "32", "--baseline", "10", "--set", "ppo.numSteps=16", "--store", join(root, "cli"), "--json");
+    assert.equal(r.code, 0, r.err);
+    const out = JSON.parse(r.out) as { id: string; summary: Record<string, unknown>[] };
+    assert.equal(out.summary[0]!["algorithm"], "ppo");
+    assert.equal(out.summary[0]!["episodes"], 16);
+  });
+
+  it("refuses bad options, naming them", async () => {
+    let r = await cli("gym", "--algo", "a3c");
+    assert.equal(r.code, 2);
+    assert.match(r.err, /unknown algorithm "a3c"/);
+    r = await cli("gym", "--set", "dqn.lr");
+    assert.equal(r.code, 2);
+    assert.match(r.err, /must look like ALGO\.key=value/);
+    r = await cli("gym", "--template", "nope", "--steps", "2", "--store", join(root, "cli"));
+    assert.equal(r.code, 2);
+    assert.match(r.err, /nope/);
+  });
+});
