@@ -8,7 +8,7 @@ export const summary = "train PPO, DQN, Rainbow or SAC with a MEGNet policy on a
 
 const help = () => `crystal-rl gym [--property density|band-gap|bulk-modulus] [--template perovskite] [--target X]
                [--algo dqn[,ppo,rainbow,sac]] [--steps N] [--seed S | --seeds 1,2,3]
-               [--provider analytic|qe|gpaw] [--vocabulary small|medium|large|Li,Na,...]
+               [--provider analytic|qe|gpaw] [--timeout SECONDS] [--ranks N] [--vocabulary small|medium|large|Li,Na,...]
                [--set ALGO.key=value,...] [--baseline EPISODES] [--cache PATH | --no-cache]
                [--store DIR] [--resume ID] [--every EPISODES] [--json]
 
@@ -18,7 +18,8 @@ const help = () => `crystal-rl gym [--property density|band-gap|bulk-modulus] [-
   Templates: ${TEMPLATES.map((t) => `${t.name} (${t.species.length})`).join(", ")}.
   --steps counts sites filled per (algorithm, seed) (default 2000); each episode ends with one property
   evaluation. Results of qe/gpaw are cached across runs (--cache, default ~/.cache/crystal-rl/properties.sqlite).
-  The run folder (--store, default runs/) holds each agent's checkpoint; --resume ID continues a killed run.
+  --timeout caps one property evaluation (a timeout is a failure with the spec's failure reward; default
+  30 min), --ranks sets pw.x's MPI ranks. The run folder (--store, default runs/) holds each agent's checkpoint; --resume ID continues a killed run.
   Prints the mean return of the last 20 % of episodes against the random policy's (--baseline episodes,
   default 200 with the analytic provider, else 0), the engine failure rate, cache hit rate and the
   engine's share of the wall time.`;
@@ -33,6 +34,8 @@ export async function gym(argv: string[]): Promise<string> {
     seed: { type: "string" },
     seeds: { type: "string" },
     provider: { type: "string", default: "analytic" },
+    timeout: { type: "string" },
+    ranks: { type: "string" },
     vocabulary: { type: "string", default: "small" },
     set: { type: "string", multiple: true },
     baseline: { type: "string" },
@@ -49,7 +52,12 @@ export async function gym(argv: string[]): Promise<string> {
   const int = (name: string, v: string | undefined, min = 0) => numberOption("gym", name, v, { integer: true, min });
   let b: GymBuilder = gymExperiment(`gym-${values.property}-${values.template}`);
   try {
-    b = b.property(values.property as PropertyName).template(values.template!).engine(values.provider!);
+    const timeoutSeconds = numberOption("gym", "timeout", values.timeout, { min: 1 });
+    const ranks = int("ranks", values.ranks, 1);
+    b = b
+      .property(values.property as PropertyName)
+      .template(values.template!)
+      .engine(values.provider!, { ...(timeoutSeconds ? { timeoutSeconds } : {}), ...(ranks ? { ranks } : {}) });
     const algos = values.algo!.split(",").map((a) => a.trim()) as GymAlgorithmName[];
     b = b.algorithms(algos).steps(int("steps", values.steps, 1)!);
     if (values.target !== undefined) b = b.target(numberOption("gym", "target", values.target)!);

@@ -20,7 +20,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as aq from "arquero";
-import { defaultPropertyCachePath, propertyEngine, withPropertyCache } from "../calculators/property-engines.js";
+import { defaultPropertyCachePath, PROPERTY_ENGINES, propertyEngine, withPropertyCache } from "../calculators/property-engines.js";
 import type { CachedPropertyProvider } from "../calculators/property-cache.js";
 import type { PropertyName, PropertyProvider } from "../calculators/property.js";
 import { CrystalGymEnv } from "../envs/crystal-gym/env.js";
@@ -81,6 +81,8 @@ export interface GymTaskSettings {
   target: number | null;
   vocabulary: VocabularyName | string[];
   engine: string;
+  /** Wall-clock limit of one evaluation (s) and MPI ranks of pw.x, for the named engines. */
+  engineOptions: { timeoutSeconds?: number; ranks?: number };
   /** The cache file; null for none; "auto": the default file for DFT engines, none for "analytic". */
   cache: string | null;
   cutoff: number | null;
@@ -148,12 +150,15 @@ export class GymBuilder {
   }
 
   /** The property engine: "analytic", "qe", "gpaw", or a PropertyProvider of your own. */
-  engine(e: string | PropertyProvider): GymBuilder {
+  engine(e: string | PropertyProvider, options: { timeoutSeconds?: number; ranks?: number } = {}): GymBuilder {
     if (typeof e === "string") {
-      propertyEngine(e); // throws for an unknown name, at the call
-      return this.#with({ task: { ...this.#s.task, engine: e } }, this.#template, undefined);
+      if (!PROPERTY_ENGINES.some((k) => k.name === e)) throw new RangeError(`unknown property engine "${e}"; known: ${PROPERTY_ENGINES.map((k) => k.name).join(", ")}`);
+      const { timeoutSeconds, ranks } = options;
+      if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) throw new RangeError(`engine: timeoutSeconds must be positive, got ${timeoutSeconds}`);
+      if (ranks !== undefined && !(Number.isInteger(ranks) && ranks >= 1)) throw new RangeError(`engine: ranks must be a positive integer, got ${ranks}`);
+      return this.#with({ task: { ...this.#s.task, engine: e, engineOptions: { ...options } } }, this.#template, undefined);
     }
-    return this.#with({ task: { ...this.#s.task, engine: e.engine } }, this.#template, e);
+    return this.#with({ task: { ...this.#s.task, engine: e.engine, engineOptions: {} } }, this.#template, e);
   }
 
   /**
@@ -235,7 +240,10 @@ export class GymBuilder {
     }
     const dir = join(s.store, id);
     // CrystalGym's density reward is the first density after one BFGS cell step (spec §4): "paper" mode
-    const engine = this.#provider ?? propertyEngine(settings.task.engine, { qe: { densityMode: "paper" } });
+    const { timeoutSeconds, ranks } = settings.task.engineOptions ?? {};
+    const engine =
+      this.#provider ??
+      propertyEngine(settings.task.engine, { ...(timeoutSeconds ? { timeoutMs: timeoutSeconds * 1000 } : {}), ...(ranks ? { ranks } : {}), qe: { densityMode: "paper" } });
     const cachePath = settings.task.cache === "auto" ? (settings.task.engine === "analytic" ? null : defaultPropertyCachePath()) : settings.task.cache;
     const provider: PropertyProvider = cachePath === null ? engine : withPropertyCache(engine, cachePath);
     const cached = "stats" in provider ? (provider as CachedPropertyProvider) : null;
@@ -326,7 +334,7 @@ export function gym(name: string): GymBuilder {
   if (typeof name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(name)) throw new RangeError(`gym: the name must be letters, digits, . _ + -, got "${name}"`);
   return new GymBuilder({
     name,
-    task: { template: "perovskite", property: "density", target: null, vocabulary: "small", engine: "analytic", cache: "auto", cutoff: null },
+    task: { template: "perovskite", property: "density", target: null, vocabulary: "small", engine: "analytic", engineOptions: {}, cache: "auto", cutoff: null },
     algorithms: ["dqn"],
     seeds: [1],
     steps: 2000,
