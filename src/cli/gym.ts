@@ -92,7 +92,7 @@ export async function gym(argv: string[]): Promise<string> {
     const n = entry.list.length;
     const mean = entry.list.reduce((a, x) => a + x.return, 0) / n;
     const failed = entry.list.filter((x) => x.errorFlag > 0).length;
-    print(`${key}  step ${r.step}  episodes ${entry.count}  last ${n}: return ${mean.toFixed(3)}  failed ${failed}  last ${r.composition || "-"} = ${r.value === null ? "failed" : r.value.toPrecision(4)}`);
+    print(`${key}  step ${r.step}  episodes ${entry.count}  last ${n}: return ${mean.toFixed(3)}  failed ${failed}  last ${r.composition || "-"} = ${r.value === null ? `failed (${r.reason ?? `errorFlag ${r.errorFlag}`})` : r.value.toPrecision(4)}`);
   };
   const controller = new AbortController();
   const stop = () => controller.abort();

@@ -360,6 +360,8 @@ export interface GymRecord {
   /** Engine seconds of the evaluation (its original time for a cache hit). */
   seconds: number;
   composition: string;
+  /** The engine's one-line reason when it failed. */
+  reason?: string;
 }
 
 function episodeRow(rec: DiscreteRecord, algorithm: GymAlgorithmName, seed: number): GymRecord {
@@ -374,6 +376,7 @@ function episodeRow(rec: DiscreteRecord, algorithm: GymAlgorithmName, seed: numb
     errorFlag: num("info/errorFlag", 0),
     seconds: num("info/seconds", 0),
     composition: typeof rec["info/composition"] === "string" ? (rec["info/composition"] as string) : "",
+    ...(typeof rec["info/reason"] === "string" && rec["info/reason"] ? { reason: rec["info/reason"] as string } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import type { PropertyProvider } from "../../src/calculators/property.js";
 import { gym, loadGymRun, type GymRecord } from "../../src/experiment/gym.js";
 import { cli } from "../helpers/cli.js";
 
@@ -62,6 +63,25 @@ describe("gym runs", () => {
     assert.deepEqual(back.records, run.records);
     assert.ok(back.pairs.every((p) => p.done));
     assert.equal(back.figure().data.length > 0, true);
+  });
+
+  it("a failing engine gives the spec's failure reward and its reason in every episode, never a crash", { timeout: 60_000 }, async () => {
+    // a provider whose every evaluation fails as a non-converged SCF would (a stand-in for pw.x's failure path only)
+    const failing: PropertyProvider = {
+      engine: "failing",
+      settings: {},
+      properties: ["density"],
+      evaluate: async (_crystal, property) => ({ property, value: null, unit: "g/cm3", engine: "failing", seconds: 0.01, errorFlag: 1, reason: "convergence NOT achieved after 300 iterations" }),
+    };
+    const run = await gym("failing").store(store).template("cesium-chloride").engine(failing).cache(false).algorithms(["ppo"]).steps(32).set("ppo", { numSteps: 16 }).baseline(0).run();
+    assert.equal(run.records.length, 16);
+    for (const r of run.records) {
+      assert.equal(r.return, -1);
+      assert.equal(r.errorFlag, 1);
+      assert.equal(r.value, null);
+      assert.match(r.reason ?? "", /convergence NOT achieved/);
+    }
+    assert.equal((run.summary().objects()[0] as Record<string, number>)["failure_pct"], 100);
   });
 
   it("resumes a run killed mid-way: same episodes, none twice, the agent's step counter goes on", { timeout: 180_000 }, async () => {
