@@ -74,6 +74,17 @@ function makeAgent(name: GymAlgorithmName, env: DiscreteEnv<CrystalGraph>, netwo
   }
 }
 
+/**
+ * Hyper-parameters that follow from the task rather than the algorithm: C51's support must hold every
+ * return, and the tighter it is the finer its atoms (spec §4: band-gap and density rewards lie in
+ * [−1, 1], bulk-modulus rewards in [−5, 0]; Rainbow's own default [−5, 1] covers all three). Explicit
+ * `.set()` values win.
+ */
+export function taskDefaults(algorithm: GymAlgorithmName, property: PropertyName): Record<string, unknown> {
+  if (algorithm !== "rainbow") return {};
+  return property === "bulk-modulus" ? { vMin: -5, vMax: 0 } : { vMin: -1, vMax: 1 };
+}
+
 /** The task, as stored in config.json. */
 export interface GymTaskSettings {
   template: string;
@@ -280,7 +291,8 @@ export class GymBuilder {
           for (const r of readPairEpisodes(pairDir)) records.push(r);
           if (existsSync(join(pairDir, "done.json"))) continue;
           mkdirSync(pairDir, { recursive: true });
-          const agent = makeAgent(algorithm, env, { vocabulary: env.vocabulary.symbols.length }, { ...settings.configs[algorithm], totalTimesteps: settings.steps, seed });
+          const config = { ...taskDefaults(algorithm, settings.task.property), ...settings.configs[algorithm], totalTimesteps: settings.steps, seed };
+          const agent = makeAgent(algorithm, env, { vocabulary: env.vocabulary.symbols.length }, config);
           const checkpointDir = join(pairDir, "checkpoint");
           let previous = { wallSeconds: 0, engineSeconds: 0, hits: 0, misses: 0 };
           if (existsSync(join(checkpointDir, "header.json"))) {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { PropertyProvider } from "../../src/calculators/property.js";
-import { gym, loadGymRun, type GymRecord } from "../../src/experiment/gym.js";
+import { gym, loadGymRun, taskDefaults, type GymRecord } from "../../src/experiment/gym.js";
 import { cli } from "../helpers/cli.js";
 
 const root = mkdtempSync(join(tmpdir(), "crl-gym-"));
@@ -30,6 +30,15 @@ describe("gym builder", () => {
     assert.deepEqual(b.settings().algorithms, ["ppo", "sac"]);
     assert.deepEqual(b.settings().configs, { ppo: { numSteps: 8 } });
     assert.equal(b.settings().task.cache, "auto");
+  });
+});
+
+describe("task defaults", () => {
+  it("fits Rainbow's C51 support to the property's reward range (spec §4) and leaves the others alone", () => {
+    assert.deepEqual(taskDefaults("rainbow", "density"), { vMin: -1, vMax: 1 });
+    assert.deepEqual(taskDefaults("rainbow", "band-gap"), { vMin: -1, vMax: 1 });
+    assert.deepEqual(taskDefaults("rainbow", "bulk-modulus"), { vMin: -5, vMax: 0 });
+    assert.deepEqual(taskDefaults("dqn", "density"), {});
   });
 });
 
