@@ -298,14 +298,16 @@ export class GymBuilder {
           if (existsSync(join(checkpointDir, "header.json"))) {
             await agent.load(checkpointDir);
             previous = readPairState(pairDir) ?? previous;
-            keepEpisodesUpTo(pairDir, agent.progress.globalStep, records, algorithm, seed);
           }
+          // episodes logged after the checkpoint (or before the first one) will be played again
+          keepEpisodesUpTo(pairDir, agent.progress.globalStep, records, algorithm, seed);
           const log = new JsonlAppender(join(pairDir, "episodes.jsonl"));
           cached?.resetStats();
           const t0 = performance.now();
+          let engineSeconds = 0; // without a cache: every episode's evaluation ran the engine
           const pairState = () => ({
             wallSeconds: previous.wallSeconds + (performance.now() - t0) / 1000,
-            engineSeconds: previous.engineSeconds + (cached ? cached.stats.engineSeconds : 0),
+            engineSeconds: previous.engineSeconds + (cached ? cached.stats.engineSeconds : engineSeconds),
             hits: previous.hits + (cached?.stats.hits ?? 0),
             misses: previous.misses + (cached?.stats.misses ?? 0),
           });
@@ -315,6 +317,7 @@ export class GymBuilder {
               const rec = r.value;
               if (rec["charts/episodic_return"] === undefined) continue;
               const row = episodeRow(rec, algorithm, seed);
+              engineSeconds += row.seconds;
               log.append(row);
               records.push(row);
               options.onRecord?.(row);
