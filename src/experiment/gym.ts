@@ -130,7 +130,10 @@ export class GymBuilder {
     Object.freeze(this);
   }
 
-  #with(patch: Partial<GymSettings>, template = this.#template, provider = this.#provider): GymBuilder {
+  /** A new builder with `patch`; `objects` replaces the template or provider object (null: none). */
+  #with(patch: Partial<GymSettings>, objects: { template?: CrystalTemplate | null; provider?: PropertyProvider | null } = {}): GymBuilder {
+    const template = "template" in objects ? (objects.template ?? undefined) : this.#template;
+    const provider = "provider" in objects ? (objects.provider ?? undefined) : this.#provider;
     return new GymBuilder({ ...this.#s, ...patch }, template, provider);
   }
 
@@ -140,9 +143,9 @@ export class GymBuilder {
 
   /** A shipped template by name ("perovskite", ...) or a template object (`templateFromCif(...)`). */
   template(t: string | CrystalTemplate): GymBuilder {
-    if (typeof t === "string") return this.#with({ task: { ...this.#s.task, template: t } }, undefined);
+    if (typeof t === "string") return this.#with({ task: { ...this.#s.task, template: t } }, { template: null });
     if (!t || typeof t !== "object" || !("name" in t)) throw new TypeError("template takes a template name or a template object");
-    return this.#with({ task: { ...this.#s.task, template: t.name } }, t);
+    return this.#with({ task: { ...this.#s.task, template: t.name } }, { template: t });
   }
 
   property(p: PropertyName): GymBuilder {
@@ -167,9 +170,9 @@ export class GymBuilder {
       const { timeoutSeconds, ranks } = options;
       if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) throw new RangeError(`engine: timeoutSeconds must be positive, got ${timeoutSeconds}`);
       if (ranks !== undefined && !(Number.isInteger(ranks) && ranks >= 1)) throw new RangeError(`engine: ranks must be a positive integer, got ${ranks}`);
-      return this.#with({ task: { ...this.#s.task, engine: e, engineOptions: { ...options } } }, this.#template, undefined);
+      return this.#with({ task: { ...this.#s.task, engine: e, engineOptions: { ...options } } }, { provider: null });
     }
-    return this.#with({ task: { ...this.#s.task, engine: e.engine, engineOptions: {} } }, this.#template, e);
+    return this.#with({ task: { ...this.#s.task, engine: e.engine, engineOptions: {} } }, { provider: e });
   }
 
   /**

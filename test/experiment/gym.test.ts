@@ -9,7 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { PropertyProvider } from "../../src/calculators/property.js";
+import { template } from "../../src/envs/crystal-gym/templates.js";
 import { gym, loadGymRun, taskDefaults, type GymRecord } from "../../src/experiment/gym.js";
+
+const TEMPLATE_CSCL = template("cesium-chloride");
 import { cli } from "../helpers/cli.js";
 
 const root = mkdtempSync(join(tmpdir(), "crl-gym-"));
@@ -30,6 +33,10 @@ describe("gym builder", () => {
     assert.deepEqual(b.settings().algorithms, ["ppo", "sac"]);
     assert.deepEqual(b.settings().configs, { ppo: { numSteps: 8 } });
     assert.equal(b.settings().task.cache, "auto");
+    // a name given after an object replaces it (and the reverse)
+    const own = { ...TEMPLATE_CSCL, name: "my-cscl" };
+    assert.equal(base.template(own).template("perovskite").settings().task.template, "perovskite");
+    assert.equal(base.template("perovskite").template(own).settings().task.template, "my-cscl");
   });
 });
 
@@ -91,6 +98,19 @@ describe("gym runs", () => {
       assert.match(r.reason ?? "", /convergence NOT achieved/);
     }
     assert.equal((run.summary().objects()[0] as Record<string, number>)["failure_pct"], 100);
+  });
+
+  it("a template name or engine name given after an object replaces the object in the run", { timeout: 60_000 }, async () => {
+    const failing: PropertyProvider = {
+      engine: "failing",
+      settings: {},
+      properties: ["density"],
+      evaluate: async (_crystal, property) => ({ property, value: null, unit: "g/cm3", engine: "failing", seconds: 0, errorFlag: 3, reason: "always" }),
+    };
+    const run = await gym("replaced").store(store).template(TEMPLATE_CSCL).template("perovskite").engine(failing).engine("analytic")
+      .algorithms(["ppo"]).steps(20).set("ppo", { numSteps: 10 }).baseline(0).run();
+    assert.equal(run.records.length, 4, "5-site perovskite: 4 episodes in 20 steps");
+    assert.ok(run.records.every((r) => r.errorFlag === 0 && r.return > 0), "the analytic engine, not the failing one");
   });
 
   it("resumes a run killed mid-way: same episodes, none twice, the agent's step counter goes on", { timeout: 180_000 }, async () => {
