@@ -30,11 +30,11 @@ import type { CrystalGraph } from "../envs/crystal-gym/types.js";
 import type { VocabularyName } from "../envs/crystal-gym/vocabulary.js";
 import type { DiscreteEnv } from "../rl/discrete.js";
 import type { DiscreteProgress, DiscreteRecord, DiscreteTrainOptions } from "../rl/discrete-replay.js";
-import { Dqn } from "../rl/dqn.js";
+import { DQN_DEFAULT_CONFIG, Dqn } from "../rl/dqn.js";
 import { megnet, type MegnetOptions } from "../rl/megnet.js";
-import { Ppo } from "../rl/ppo.js";
-import { Rainbow } from "../rl/rainbow.js";
-import { SacDiscrete } from "../rl/sac-discrete.js";
+import { PPO_DEFAULT_CONFIG, Ppo } from "../rl/ppo.js";
+import { RAINBOW_DEFAULT_CONFIG, Rainbow } from "../rl/rainbow.js";
+import { SAC_DISCRETE_DEFAULT_CONFIG, SacDiscrete } from "../rl/sac-discrete.js";
 import { useBackend, currentBackend } from "../tensor/backend.js";
 import { displaySink, type Figure } from "./display-sink.js";
 import { learningCurveFigure } from "./figures.js";
@@ -116,6 +116,13 @@ export interface GymSettings {
 }
 
 const ALGORITHM_NAMES = GYM_ALGORITHMS.map((a) => a.name);
+
+const DEFAULT_CONFIGS: Readonly<Record<GymAlgorithmName, object>> = {
+  ppo: PPO_DEFAULT_CONFIG,
+  dqn: DQN_DEFAULT_CONFIG,
+  rainbow: RAINBOW_DEFAULT_CONFIG,
+  sac: SAC_DISCRETE_DEFAULT_CONFIG,
+};
 
 /** A chainable, immutable builder of a CrystalGym experiment. Use `gym(name)`. */
 export class GymBuilder {
@@ -205,6 +212,13 @@ export class GymBuilder {
   /** Hyper-parameter overrides of one algorithm (its config object's fields). */
   set(algorithm: GymAlgorithmName, config: Record<string, unknown>): GymBuilder {
     if (!ALGORITHM_NAMES.includes(algorithm)) throw new RangeError(`unknown algorithm "${algorithm}"`);
+    const defaults = DEFAULT_CONFIGS[algorithm] as Readonly<Record<string, unknown>>;
+    for (const [key, value] of Object.entries(config)) {
+      if (!(key in defaults) || key === "totalTimesteps" || key === "seed") {
+        throw new RangeError(`set: ${algorithm} has no setting "${key}" to set here (steps and seeds have their own calls); known: ${Object.keys(defaults).filter((k) => k !== "totalTimesteps" && k !== "seed").join(", ")}`);
+      }
+      if (typeof value !== typeof defaults[key]) throw new RangeError(`set: ${algorithm}.${key} takes a ${typeof defaults[key]}, got ${JSON.stringify(value)}`);
+    }
     return this.#with({ configs: { ...this.#s.configs, [algorithm]: { ...this.#s.configs[algorithm], ...config } } });
   }
 

@@ -27,6 +27,9 @@ describe("gym builder", () => {
     assert.throws(() => base.steps(0), /steps must be a positive integer/);
     assert.throws(() => base.seeds([]), /at least one/);
     assert.throws(() => gym("bad name"), /letters, digits/);
+    assert.throws(() => base.set("dqn", { learningstarts: 10 }), /dqn has no setting "learningstarts".*learningStarts/);
+    assert.throws(() => base.set("dqn", { learningStarts: "10" }), /dqn\.learningStarts takes a number, got "10"/);
+    assert.throws(() => base.set("ppo", { totalTimesteps: 10 }), /steps and seeds have their own calls/);
     const b = base.template("cesium-chloride").algorithms(["ppo", "sac"]).seeds([3, 4]).steps(10).set("ppo", { numSteps: 8 });
     assert.deepEqual(base.settings().algorithms, ["dqn"]);
     assert.equal(base.settings().task.template, "perovskite");
