@@ -415,10 +415,16 @@ export class Rainbow<O> {
     this.updateNoise = root.fork(4);
   }
 
-  /** ε at global step t (0 with noisy nets: the noise explores). */
+  /**
+   * ε at global step t. With noisy nets the noise explores (ε = 0) once learning starts; before that the
+   * actions are uniform (ε = 1), as SAC's are, because a fresh noisy net's argmax is nearly one fixed
+   * choice per state: on CrystalGym's density task it filled the buffer with returns of 0.25–0.35
+   * against the uniform policy's 0.45.
+   */
   epsilon(t = this.progress.globalStep): number {
     const c = this.config;
-    return c.noisy ? 0 : linearSchedule(c.startE, c.endE, c.explorationFraction * c.totalTimesteps, t);
+    if (c.noisy) return t < c.learningStarts ? 1 : 0;
+    return linearSchedule(c.startE, c.endE, c.explorationFraction * c.totalTimesteps, t);
   }
 
   /** β of the importance weights at global step t: β0 → 1 linearly over totalTimesteps. */
