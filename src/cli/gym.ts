@@ -9,7 +9,7 @@ export const summary = "train PPO, DQN, Rainbow or SAC with a MEGNet policy on a
 const help = () => `crystal-rl gym [--property density|band-gap|bulk-modulus] [--template perovskite] [--target X]
                [--algo dqn[,ppo,rainbow,sac]] [--steps N] [--seed S | --seeds 1,2,3]
                [--provider analytic|qe|gpaw] [--timeout SECONDS] [--ranks N] [--vocabulary small|medium|large|Li,Na,...]
-               [--set ALGO.key=value,...] [--baseline EPISODES] [--cache PATH | --no-cache]
+               [--set ALGO.key=value,...] [--baseline EPISODES] [--evaluate EPISODES] [--cache PATH | --no-cache]
                [--store DIR] [--resume ID] [--every EPISODES] [--json]
 
   ${summary}.
@@ -21,7 +21,8 @@ const help = () => `crystal-rl gym [--property density|band-gap|bulk-modulus] [-
   --timeout caps one property evaluation (a timeout is a failure with the spec's failure reward; default
   30 min), --ranks sets pw.x's MPI ranks. The run folder (--store, default runs/) holds each agent's checkpoint; --resume ID continues a killed run.
   Prints the mean return of the last 20 % of episodes against the random policy's (--baseline episodes,
-  default 200 with the analytic provider, else 0), the engine failure rate, cache hit rate and the
+  default 200 with the analytic provider, else 0), the trained agents' greedy return (--evaluate episodes,
+  default 20), the engine failure rate, cache hit rate and the
   engine's share of the wall time.`;
 
 export async function gym(argv: string[]): Promise<string> {
@@ -39,6 +40,7 @@ export async function gym(argv: string[]): Promise<string> {
     vocabulary: { type: "string", default: "small" },
     set: { type: "string", multiple: true },
     baseline: { type: "string" },
+    evaluate: { type: "string" },
     cache: { type: "string" },
     "no-cache": { type: "boolean", default: false },
     store: { type: "string" },
@@ -67,6 +69,7 @@ export async function gym(argv: string[]): Promise<string> {
     else if (values.seed !== undefined) b = b.seeds([int("seed", values.seed)!]);
     for (const [algo, config] of Object.entries(parseAlgoSettings(values.set ?? []))) b = b.set(algo as GymAlgorithmName, config);
     b = b.baseline(values.baseline !== undefined ? int("baseline", values.baseline)! : values.provider === "analytic" ? 200 : 0);
+    if (values.evaluate !== undefined) b = b.evaluate(int("evaluate", values.evaluate)!);
     if (values["no-cache"]) b = b.cache(false);
     else if (values.cache !== undefined) b = b.cache(values.cache);
     if (values.store) b = b.store(values.store);

@@ -57,7 +57,29 @@ interface GymAgent {
   readonly progress: DiscreteProgress;
   train(options?: DiscreteTrainOptions): AsyncGenerator<DiscreteRecord, DiscreteProgress, void>;
   load(dir: string): Promise<void>;
+  act(obs: CrystalGraph, options?: { greedy?: boolean }): number;
   dispose?(): void;
+}
+
+/**
+ * Mean return of `episodes` greedy episodes (argmax of Q or of the policy): what the trained agent does
+ * without exploration. Training curves show the behaviour policy, which for SAC stays broad by design.
+ * The env's resets are seeded apart from training's.
+ */
+async function greedyReturn(agent: GymAgent, env: CrystalGymEnv, episodes: number): Promise<number> {
+  let total = 0;
+  for (let e = 0; e < episodes; e++) {
+    let { obs } = await env.reset({ seed: 1_000_003 + e });
+    for (;;) {
+      const r = await env.step(agent.act(obs, { greedy: true }));
+      if (r.terminated || r.truncated) {
+        total += r.reward;
+        break;
+      }
+      obs = r.obs;
+    }
+  }
+  return total / episodes;
 }
 
 function makeAgent(name: GymAlgorithmName, env: DiscreteEnv<CrystalGraph>, network: MegnetOptions, config: Record<string, unknown>): GymAgent {
@@ -109,6 +131,8 @@ export interface GymSettings {
   configs: Partial<Record<GymAlgorithmName, Record<string, unknown>>>;
   /** Episodes of the uniform random policy measured as the baseline (0: none). */
   baselineEpisodes: number;
+  /** Greedy episodes run with each trained agent (0: none). */
+  evaluationEpisodes: number;
   checkpointInterval: number;
   live: boolean;
   store: string;
@@ -228,6 +252,12 @@ export class GymBuilder {
     return this.#with({ baselineEpisodes: episodes });
   }
 
+  /** Greedy episodes run with each agent after training (default 20; 0: none; DFT engines mostly answer them from the cache). */
+  evaluate(episodes: number): GymBuilder {
+    if (!Number.isInteger(episodes) || episodes < 0) throw new RangeError(`evaluate: episodes must be a non-negative integer, got ${episodes}`);
+    return this.#with({ evaluationEpisodes: episodes });
+  }
+
   checkpointEvery(steps: number): GymBuilder {
     if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`checkpointEvery must be a non-negative integer, got ${steps}`);
     return this.#with({ checkpointInterval: steps });
@@ -260,7 +290,9 @@ export class GymBuilder {
       id = s.resume;
       const dir = join(s.store, id);
       if (!existsSync(join(dir, "config.json"))) throw new RangeError(`resume: no gym run "${id}" in ${s.store}`);
-      settings = { ...(JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as GymSettings), live: s.live, store: s.store, resume: id };
+      const stored = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as GymSettings;
+      // a run stored before greedy evaluations existed takes this builder's count
+      settings = { ...stored, evaluationEpisodes: stored.evaluationEpisodes ?? s.evaluationEpisodes, live: s.live, store: s.store, resume: id };
     } else {
       id = createRunDir(s.store, s.name);
       settings = { ...s, resume: null };
@@ -306,11 +338,25 @@ export class GymBuilder {
           if (options.signal?.aborted) break;
           const pairDir = join(dir, `${algorithm}-s${seed}`);
           for (const r of readPairEpisodes(pairDir)) records.push(r);
-          if (existsSync(join(pairDir, "done.json"))) continue;
-          mkdirSync(pairDir, { recursive: true });
-          const config = { ...taskDefaults(algorithm, settings.task.property), ...settings.configs[algorithm], totalTimesteps: settings.steps, seed };
-          const agent = makeAgent(algorithm, env, { vocabulary: env.vocabulary.symbols.length }, config);
+          const evaluations = settings.evaluationEpisodes ?? 0;
           const checkpointDir = join(pairDir, "checkpoint");
+          const config = { ...taskDefaults(algorithm, settings.task.property), ...settings.configs[algorithm], totalTimesteps: settings.steps, seed };
+          const done = readDone(pairDir);
+          if (done) {
+            // a pair trained before its greedy evaluation ran (or by an older version): evaluate its final agent
+            if (done.greedyReturn === undefined && evaluations > 0 && existsSync(join(checkpointDir, "header.json"))) {
+              const agent = makeAgent(algorithm, env, { vocabulary: env.vocabulary.symbols.length }, config);
+              try {
+                await agent.load(checkpointDir);
+                writeJsonAtomic(join(pairDir, "done.json"), { ...done, greedyReturn: await greedyReturn(agent, env, evaluations), greedyEpisodes: evaluations });
+              } finally {
+                agent.dispose?.();
+              }
+            }
+            continue;
+          }
+          mkdirSync(pairDir, { recursive: true });
+          const agent = makeAgent(algorithm, env, { vocabulary: env.vocabulary.symbols.length }, config);
           let previous = { wallSeconds: 0, engineSeconds: 0, hits: 0, misses: 0 };
           if (existsSync(join(checkpointDir, "header.json"))) {
             await agent.load(checkpointDir);
@@ -341,12 +387,15 @@ export class GymBuilder {
               writeJsonAtomic(join(pairDir, "state.json"), pairState());
               draw();
             }
+            if (!options.signal?.aborted) {
+              const greedy = evaluations > 0 ? { greedyReturn: await greedyReturn(agent, env, evaluations), greedyEpisodes: evaluations } : {};
+              writeJsonAtomic(join(pairDir, "done.json"), { ...pairState(), ...greedy });
+            }
           } finally {
             log.close();
             agent.dispose?.();
           }
           if (options.signal?.aborted) break;
-          writeJsonAtomic(join(pairDir, "done.json"), pairState());
         }
       }
       draw(true);
@@ -372,6 +421,7 @@ export function gym(name: string): GymBuilder {
     steps: 2000,
     configs: {},
     baselineEpisodes: 200,
+    evaluationEpisodes: 20,
     checkpointInterval: 500,
     live: false,
     store: DEFAULTS.store,
@@ -425,6 +475,11 @@ function readPairState(pairDir: string): { wallSeconds: number; engineSeconds: n
   return null;
 }
 
+function readDone(pairDir: string): { greedyReturn?: number } & Record<string, unknown> | null {
+  const p = join(pairDir, "done.json");
+  return existsSync(p) ? JSON.parse(readFileSync(p, "utf8")) : null;
+}
+
 function readBaseline(dir: string): { mean: number; std: number; episodes: number } | undefined {
   const p = join(dir, "baseline.json");
   return existsSync(p) ? JSON.parse(readFileSync(p, "utf8")) : undefined;
@@ -469,7 +524,7 @@ export class GymRun {
     readonly settings: GymSettings,
     readonly records: readonly GymRecord[],
     readonly baseline: { mean: number; std: number; episodes: number } | undefined,
-    readonly pairs: readonly { algorithm: GymAlgorithmName; seed: number; done: boolean; wallSeconds: number; engineSeconds: number; hits: number; misses: number }[],
+    readonly pairs: readonly { algorithm: GymAlgorithmName; seed: number; done: boolean; wallSeconds: number; engineSeconds: number; hits: number; misses: number; greedyReturn?: number }[],
   ) {}
 
   /** One row per episode: algorithm, seed, step, return, value, errorFlag, seconds, composition. */
@@ -479,7 +534,7 @@ export class GymRun {
 
   /**
    * Per algorithm (means over seeds): episodes, the mean return of each seed's last `last` fraction of
-   * episodes (default 0.2) ± sd over seeds, the random policy's mean, the best property value seen,
+   * episodes (default 0.2) ± sd over seeds, the trained agents' greedy return, the random policy's mean, the best property value seen,
    * the engine failure %, the cache hit rate and the engine's share of the wall time.
    */
   summary({ last = 0.2 }: { last?: number } = {}): DataTable {
@@ -503,12 +558,14 @@ export class GymRun {
       const misses = pairs.reduce((a, p) => a + p.misses, 0);
       const wall = pairs.reduce((a, p) => a + p.wallSeconds, 0);
       const engine = pairs.reduce((a, p) => a + p.engineSeconds, 0);
+      const greedy = pairs.filter((p) => typeof p.greedyReturn === "number").map((p) => p.greedyReturn!);
       return {
         algorithm,
         seeds: finals.length,
         episodes,
         final_return: mean,
         final_sd: sd,
+        greedy_return: greedy.length ? greedy.reduce((a, b) => a + b, 0) / greedy.length : NaN,
         random_return: this.baseline?.mean ?? NaN,
         best_value: best,
         failure_pct: episodes ? (100 * failures) / episodes : 0,

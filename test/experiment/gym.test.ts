@@ -78,6 +78,8 @@ describe("gym runs", () => {
     assert.equal(row!["episodes"], 32);
     assert.ok(Number.isFinite(row!["random_return"] as number));
     assert.equal(row!["failure_pct"], 0);
+    const greedy = row!["greedy_return"] as number;
+    assert.ok(greedy > 0 && greedy <= 1, `greedy return ${greedy} after training`);
     const back = loadGymRun(store, run.id);
     assert.deepEqual(back.records, run.records);
     assert.ok(back.pairs.every((p) => p.done));
