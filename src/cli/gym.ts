@@ -1,7 +1,8 @@
 import { PROPERTY_ENGINES } from "../calculators/property-engines.js";
 import type { PropertyName } from "../calculators/property.js";
 import { TEMPLATES } from "../envs/crystal-gym/templates.js";
-import { GYM_ALGORITHMS, gym as gymExperiment, type GymAlgorithmName, type GymBuilder, type GymRecord } from "../experiment/gym.js";
+import { gym as gymExperiment, type GymBuilder } from "../experiment/gym.js";
+import { GYM_ALGORITHMS, type GymAlgorithmName, type GymRecord } from "../experiment/gym-store.js";
 import { numberOption, parse, UsageError } from "./usage.js";
 
 export const summary = "train PPO, DQN, Rainbow or SAC with a MEGNet policy on a CrystalGym task (site filling, DFT rewards)";

@@ -63,14 +63,13 @@ export {
   type LearningCurveOptions,
 } from "./figures.js";
 export { displaySink, registerDisplaySink, consoleSink, type DisplaySink, type Figure, type LiveHandle } from "./display-sink.js";
+export { GymBuilder, gym, taskDefaults } from "./gym.js";
 export {
   GYM_ALGORITHMS,
-  GymBuilder,
   GymRun,
-  gym,
   loadGymRun,
   type GymAlgorithmName,
   type GymRecord,
   type GymSettings,
   type GymTaskSettings,
-} from "./gym.js";
+} from "./gym-store.js";

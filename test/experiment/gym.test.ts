@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { PropertyProvider } from "../../src/calculators/property.js";
 import { template } from "../../src/envs/crystal-gym/templates.js";
-import { gym, loadGymRun, taskDefaults, type GymRecord } from "../../src/experiment/gym.js";
+import { gym, taskDefaults } from "../../src/experiment/gym.js";
+import { loadGymRun, type GymRecord } from "../../src/experiment/gym-store.js";
 
 const TEMPLATE_CSCL = template("cesium-chloride");
 import { cli } from "../helpers/cli.js";
