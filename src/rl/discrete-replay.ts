@@ -550,3 +550,27 @@ export class RateMeter {
 export function resetSeed(seed: number, episode: number): number {
   return new Rng(seed).fork(0x5eed).fork(episode).int(2 ** 31);
 }
+
+/** Which numbers of a config must be what (each rule names keys of the config). */
+export interface ConfigRules {
+  /** Integers >= 1. */
+  positiveIntegers?: readonly string[];
+  /** Integers >= 0. */
+  wholeNumbers?: readonly string[];
+  /** Numbers in [0, 1]. */
+  fractions?: readonly string[];
+  /** Numbers > 0. */
+  positive?: readonly string[];
+}
+
+/** Throws a RangeError naming the first number of `config` that breaks `rules` ("DqnConfig.batchSize must be ..."). */
+export function checkConfig(name: string, config: object, rules: ConfigRules): void {
+  const c = config as Record<string, number>;
+  const fail = (k: string, what: string): never => {
+    throw new RangeError(`${name}.${k} must be ${what}, got ${c[k]}`);
+  };
+  for (const k of rules.positiveIntegers ?? []) if (!Number.isSafeInteger(c[k]) || c[k]! < 1) fail(k, "a positive integer");
+  for (const k of rules.wholeNumbers ?? []) if (!Number.isSafeInteger(c[k]) || c[k]! < 0) fail(k, "a whole number >= 0");
+  for (const k of rules.fractions ?? []) if (!(c[k]! >= 0 && c[k]! <= 1)) fail(k, "in [0, 1]");
+  for (const k of rules.positive ?? []) if (!(c[k]! > 0)) fail(k, "positive");
+}

@@ -34,6 +34,7 @@ import {
   argmax,
   hasCheckpoint,
   resetSeed,
+  checkConfig,
 } from "./discrete-replay.js";
 import { type AdamState, applyGradients, assignVariables, checkShapes, loadAdam, readVariables, saveAdam, shapesOf, subSeed } from "./vector-network.js";
 
@@ -273,13 +274,11 @@ export class Dqn<O> {
 }
 
 function validate(c: DqnConfig): void {
-  for (const k of ["bufferSize", "batchSize", "targetNetworkFrequency", "trainFrequency", "logInterval"] as const) {
-    if (!Number.isSafeInteger(c[k]) || c[k] < 1) throw new RangeError(`DqnConfig.${k} must be a positive integer, got ${c[k]}`);
-  }
-  for (const k of ["totalTimesteps", "learningStarts"] as const) {
-    if (!Number.isSafeInteger(c[k]) || c[k] < 0) throw new RangeError(`DqnConfig.${k} must be a whole number >= 0, got ${c[k]}`);
-  }
-  if (!(c.gamma >= 0 && c.gamma <= 1)) throw new RangeError(`DqnConfig.gamma must be in [0, 1], got ${c.gamma}`);
-  if (!(c.tau > 0 && c.tau <= 1)) throw new RangeError(`DqnConfig.tau must be in (0, 1], got ${c.tau}`);
-  if (!(c.learningRate > 0) || !(c.adamEpsilon > 0)) throw new RangeError("DqnConfig.learningRate and adamEpsilon must be positive");
+  checkConfig("DqnConfig", c, {
+    positiveIntegers: ["bufferSize", "batchSize", "targetNetworkFrequency", "trainFrequency", "logInterval"],
+    wholeNumbers: ["totalTimesteps", "learningStarts"],
+    fractions: ["gamma"],
+    positive: ["tau", "learningRate", "adamEpsilon"],
+  });
+  if (c.tau > 1) throw new RangeError(`DqnConfig.tau must be in (0, 1], got ${c.tau}`);
 }

@@ -31,6 +31,7 @@ import {
   hasCheckpoint,
   resetSeed,
   sampleCategorical,
+  checkConfig,
 } from "./discrete-replay.js";
 import { type AdamState, applyGradients, assignVariables, checkShapes, clipByGlobalNorm, loadAdam, readVariables, saveAdam, setLearningRate, shapesOf, subSeed } from "./vector-network.js";
 
@@ -410,13 +411,11 @@ function explainedVariance(values: Float32Array, returns: Float32Array): number 
 }
 
 function validate(c: PpoConfig): void {
-  for (const k of ["numSteps", "numMinibatches", "updateEpochs"] as const) {
-    if (!Number.isSafeInteger(c[k]) || c[k] < 1) throw new RangeError(`PpoConfig.${k} must be a positive integer, got ${c[k]}`);
-  }
+  checkConfig("PpoConfig", c, {
+    positiveIntegers: ["numSteps", "numMinibatches", "updateEpochs"],
+    wholeNumbers: ["totalTimesteps"],
+    fractions: ["gamma", "gaeLambda"],
+    positive: ["learningRate", "adamEpsilon", "clipCoef", "maxGradNorm"],
+  });
   if (c.numMinibatches > c.numSteps) throw new RangeError(`PpoConfig: ${c.numMinibatches} minibatches of a ${c.numSteps}-step rollout`);
-  if (!Number.isSafeInteger(c.totalTimesteps) || c.totalTimesteps < 0) throw new RangeError(`PpoConfig.totalTimesteps must be a whole number >= 0`);
-  if (!(c.gamma >= 0 && c.gamma <= 1) || !(c.gaeLambda >= 0 && c.gaeLambda <= 1)) throw new RangeError("PpoConfig.gamma and gaeLambda must be in [0, 1]");
-  for (const k of ["learningRate", "adamEpsilon", "clipCoef", "maxGradNorm"] as const) {
-    if (!(c[k] > 0)) throw new RangeError(`PpoConfig.${k} must be positive, got ${c[k]}`);
-  }
 }

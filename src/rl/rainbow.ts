@@ -54,6 +54,7 @@ import {
   argmax,
   hasCheckpoint,
   resetSeed,
+  checkConfig,
 } from "./discrete-replay.js";
 import { linearSchedule } from "./dqn.js";
 import { copyVariables, dense, linearInit, newVariable } from "./networks.js";
@@ -627,16 +628,14 @@ export class Rainbow<O> {
 }
 
 function validate(c: RainbowConfig): void {
-  for (const k of ["bufferSize", "batchSize", "targetNetworkFrequency", "trainFrequency", "logInterval", "nStep", "atoms"] as const) {
-    if (!Number.isSafeInteger(c[k]) || c[k] < 1) throw new RangeError(`RainbowConfig.${k} must be a positive integer, got ${c[k]}`);
-  }
-  for (const k of ["totalTimesteps", "learningStarts", "trunkOutputs"] as const) {
-    if (!Number.isSafeInteger(c[k]) || c[k] < 0) throw new RangeError(`RainbowConfig.${k} must be a whole number >= 0, got ${c[k]}`);
-  }
+  checkConfig("RainbowConfig", c, {
+    positiveIntegers: ["bufferSize", "batchSize", "targetNetworkFrequency", "trainFrequency", "logInterval", "nStep", "atoms"],
+    wholeNumbers: ["totalTimesteps", "learningStarts", "trunkOutputs"],
+    fractions: ["gamma", "beta0"],
+    positive: ["tau"],
+  });
+  if (c.tau > 1) throw new RangeError(`RainbowConfig.tau must be in (0, 1], got ${c.tau}`);
   if (c.distributional && (c.atoms < 2 || !(c.vMin < c.vMax))) throw new RangeError(`RainbowConfig: C51 needs atoms >= 2 and vMin < vMax, got ${c.atoms}, [${c.vMin}, ${c.vMax}]`);
-  if (!(c.gamma >= 0 && c.gamma <= 1)) throw new RangeError(`RainbowConfig.gamma must be in [0, 1], got ${c.gamma}`);
-  if (!(c.tau > 0 && c.tau <= 1)) throw new RangeError(`RainbowConfig.tau must be in (0, 1], got ${c.tau}`);
-  if (!(c.beta0 >= 0 && c.beta0 <= 1)) throw new RangeError(`RainbowConfig.beta0 must be in [0, 1], got ${c.beta0}`);
   if (!(c.sigma0 >= 0)) throw new RangeError(`RainbowConfig.sigma0 must be >= 0, got ${c.sigma0}`);
   if (c.headHidden.some((h) => !Number.isInteger(h) || h < 1)) throw new RangeError(`RainbowConfig.headHidden must be positive integers, got [${c.headHidden}]`);
 }

@@ -39,6 +39,7 @@ import {
   hasCheckpoint,
   resetSeed,
   sampleCategorical,
+  checkConfig,
 } from "./discrete-replay.js";
 import { copyVariables, newVariable } from "./networks.js";
 import { type AdamState, applyGradients, assignVariables, checkShapes, loadAdam, readVariables, saveAdam, shapesOf, subSeed } from "./vector-network.js";
@@ -384,16 +385,11 @@ export class SacDiscrete<O> {
 }
 
 function validate(c: SacDiscreteConfig): void {
-  for (const k of ["bufferSize", "batchSize", "updateFrequency", "targetNetworkFrequency", "logInterval"] as const) {
-    if (!Number.isSafeInteger(c[k]) || c[k] < 1) throw new RangeError(`SacDiscreteConfig.${k} must be a positive integer, got ${c[k]}`);
-  }
-  for (const k of ["totalTimesteps", "learningStarts"] as const) {
-    if (!Number.isSafeInteger(c[k]) || c[k] < 0) throw new RangeError(`SacDiscreteConfig.${k} must be a whole number >= 0, got ${c[k]}`);
-  }
-  if (!(c.gamma >= 0 && c.gamma <= 1)) throw new RangeError(`SacDiscreteConfig.gamma must be in [0, 1], got ${c.gamma}`);
-  if (!(c.tau > 0 && c.tau <= 1)) throw new RangeError(`SacDiscreteConfig.tau must be in (0, 1], got ${c.tau}`);
-  for (const k of ["policyLr", "qLr", "adamEpsilon", "alpha"] as const) {
-    if (!(c[k] > 0)) throw new RangeError(`SacDiscreteConfig.${k} must be positive, got ${c[k]}`);
-  }
-  if (!(c.targetEntropyScale >= 0 && c.targetEntropyScale <= 1)) throw new RangeError(`SacDiscreteConfig.targetEntropyScale must be in [0, 1], got ${c.targetEntropyScale}`);
+  checkConfig("SacDiscreteConfig", c, {
+    positiveIntegers: ["bufferSize", "batchSize", "updateFrequency", "targetNetworkFrequency", "logInterval"],
+    wholeNumbers: ["totalTimesteps", "learningStarts"],
+    fractions: ["gamma", "targetEntropyScale"],
+    positive: ["tau", "policyLr", "qLr", "adamEpsilon", "alpha"],
+  });
+  if (c.tau > 1) throw new RangeError(`SacDiscreteConfig.tau must be in (0, 1], got ${c.tau}`);
 }

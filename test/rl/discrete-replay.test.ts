@@ -218,3 +218,27 @@ describe("episode records", () => {
     assert.deepEqual(infoMetrics({}), {});
   });
 });
+
+describe("checkConfig", () => {
+  it("names the first bad number of a config, and every algorithm checks its own", async () => {
+    const { checkConfig } = await import("../../src/rl/discrete-replay.js");
+    const rules = { positiveIntegers: ["batch"], wholeNumbers: ["starts"], fractions: ["gamma"], positive: ["lr"] };
+    assert.throws(() => checkConfig("X", { batch: 0, starts: 0, gamma: 0.5, lr: 1 }, rules), /^RangeError: X\.batch must be a positive integer, got 0$/);
+    assert.throws(() => checkConfig("X", { batch: 1, starts: -1, gamma: 0.5, lr: 1 }, rules), /X\.starts must be a whole number >= 0, got -1/);
+    assert.throws(() => checkConfig("X", { batch: 1, starts: 0, gamma: 1.5, lr: 1 }, rules), /X\.gamma must be in \[0, 1\], got 1\.5/);
+    assert.throws(() => checkConfig("X", { batch: 1, starts: 0, gamma: 1, lr: 0 }, rules), /X\.lr must be positive, got 0/);
+    checkConfig("X", { batch: 1, starts: 0, gamma: 1, lr: 1e-4 }, rules);
+    const { SlotEnv } = await import("./fixtures/slot-env.js");
+    const { vectorNetwork } = await import("../../src/rl/vector-network.js");
+    const { Dqn } = await import("../../src/rl/dqn.js");
+    const { Ppo } = await import("../../src/rl/ppo.js");
+    const { Rainbow } = await import("../../src/rl/rainbow.js");
+    const { SacDiscrete } = await import("../../src/rl/sac-discrete.js");
+    const env = new SlotEnv(4, 4);
+    const net = vectorNetwork(env.observationSize, { hidden: [4] });
+    assert.throws(() => new Dqn(env, net, { batchSize: 0 }), /DqnConfig\.batchSize must be a positive integer, got 0/);
+    assert.throws(() => new Ppo(env, net, { gaeLambda: 2 }), /PpoConfig\.gaeLambda must be in \[0, 1\], got 2/);
+    assert.throws(() => new Rainbow(env, net, { tau: 1.5 }), /RainbowConfig\.tau must be in \(0, 1\], got 1\.5/);
+    assert.throws(() => new SacDiscrete(env, net, { qLr: -1 }), /SacDiscreteConfig\.qLr must be positive, got -1/);
+  });
+});
