@@ -518,9 +518,14 @@ export class EpisodeStats {
   /** The end-of-episode record (return, length, info fields), and a reset for the next episode. */
   finish(step: number, info: Record<string, unknown>, extra: Record<string, number> = {}): DiscreteRecord {
     const record: DiscreteRecord = { step, "charts/episodic_return": this.return, "charts/episodic_length": this.length, ...extra, ...infoMetrics(info) };
+    this.reset();
+    return record;
+  }
+
+  /** Forgets the running episode (after a checkpoint is loaded, the env restarts on a fresh reset). */
+  reset(): void {
     this.return = 0;
     this.length = 0;
-    return record;
   }
 }
 

@@ -262,8 +262,7 @@ export class Dqn<O> {
     this.buffer.restore(meta.buffer, blobs, dir);
     Object.assign(this.progress, meta.progress);
     this.obs = null;
-    this.episode.return = 0;
-    this.episode.length = 0;
+    this.episode.reset();
   }
 
   dispose(): void {

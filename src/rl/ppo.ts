@@ -375,8 +375,7 @@ export class Ppo<O> {
     await loadAdam(this.optimizer, meta.adam, blob(blobs, "adam", Float32Array, dir), dir);
     Object.assign(this.progress, meta.progress);
     this.obs = null;
-    this.episode.return = 0;
-    this.episode.length = 0;
+    this.episode.reset();
   }
 
   dispose(): void {

@@ -616,8 +616,7 @@ export class Rainbow<O> {
     Object.assign(this.progress, meta.progress);
     this.obs = null;
     this.nstep.clear();
-    this.episode.return = 0;
-    this.episode.length = 0;
+    this.episode.reset();
   }
 
   dispose(): void {

@@ -371,8 +371,7 @@ export class SacDiscrete<O> {
     this.buffer.restore(meta.buffer, blobs, dir);
     Object.assign(this.progress, meta.progress);
     this.obs = null;
-    this.episode.return = 0;
-    this.episode.length = 0;
+    this.episode.reset();
   }
 
   dispose(): void {
