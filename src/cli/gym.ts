@@ -116,8 +116,9 @@ export function parseAlgoSettings(texts: readonly string[]): Record<string, Reco
   const out: Record<string, Record<string, number | boolean>> = {};
   for (const text of texts) {
     for (const part of text.split(",")) {
-      const m = /^\s*(ppo|dqn|rainbow|sac)\.([A-Za-z][A-Za-z0-9]*)=(.+?)\s*$/.exec(part);
-      if (!m) throw new UsageError(`gym: --set "${part}" must look like ALGO.key=value (ALGO: ppo, dqn, rainbow, sac)`);
+      // which algorithms and keys exist is the builder's check (GymBuilder.set)
+      const m = /^\s*([a-z][a-z0-9]*)\.([A-Za-z][A-Za-z0-9]*)=(.+?)\s*$/.exec(part);
+      if (!m) throw new UsageError(`gym: --set "${part}" must look like ALGO.key=value (ALGO: ${GYM_ALGORITHMS.map((a) => a.name).join(", ")})`);
       const [, algo, key, raw] = m as unknown as [string, string, string, string];
       const value = raw === "true" ? true : raw === "false" ? false : Number(raw);
       if (typeof value === "number" && !Number.isFinite(value)) throw new UsageError(`gym: --set ${algo}.${key} needs a number or true/false, got "${raw}"`);
