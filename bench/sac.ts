@@ -17,25 +17,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { layersMlp, mlp } from "../src/rl/networks.js";
-import { emptyBatch, type Batch } from "../src/rl/replay-buffer.js";
 import { Sac } from "../src/rl/sac.js";
-import { Rng } from "../src/structure/random-source.js";
 import { deviceReport, formatDeviceReport, useBackend } from "../src/tensor/backend.js";
+import { sacBatch, TORCH_SAC } from "./common.js";
 
 const quick = process.argv.includes("--quick");
 tf.env().set("PROD", true); // no "install tfjs-node" banner from the cpu backend
 
-function batchOf(n: number, seed: number): Batch {
-  const rng = new Rng(seed);
-  const b = emptyBatch(n, 204, 3);
-  for (const a of [b.obs, b.nextObs]) for (let i = 0; i < a.length; i++) a[i] = rng.normal();
-  for (let i = 0; i < b.actions.length; i++) b.actions[i] = rng.uniform(-1, 1);
-  for (let i = 0; i < n; i++) {
-    b.rewards[i] = rng.normal();
-    b.dones[i] = rng.next() < 0.05 ? 1 : 0;
-  }
-  return b;
-}
+const batchOf = sacBatch;
 
 /** Best of `runs` timed calls after `warmup` untimed ones (ms). */
 function time(runs: number, warmup: number, f: () => unknown): number {
@@ -90,69 +79,11 @@ for (const backend of ["wasm", "cpu"] as const) {
   }
 }
 
-// PyTorch, the same networks and update (CleanRL's sac_continuous_action, target entropy -8).
-const TORCH = String.raw`
-import json, math, os, sys, time
-import torch, torch.nn as nn, torch.nn.functional as F
-torch.set_num_threads(1)
-torch.manual_seed(0)
-def mlp(i, o):
-    return nn.Sequential(nn.Linear(i, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, o))
-actor, q1, q2, q1t, q2t = mlp(204, 6), mlp(207, 1), mlp(207, 1), mlp(207, 1), mlp(207, 1)
-q1t.load_state_dict(q1.state_dict()); q2t.load_state_dict(q2.state_dict())
-log_alpha = torch.zeros(1, requires_grad=True)
-q_opt = torch.optim.Adam(list(q1.parameters()) + list(q2.parameters()), lr=3e-4)
-a_opt = torch.optim.Adam(actor.parameters(), lr=3e-4)
-al_opt = torch.optim.Adam([log_alpha], lr=1e-4)
-def sample(o):
-    out = actor(o)
-    mean, log_std = out[:, :3], out[:, 3:].clamp(-5, 2)
-    eps = torch.randn_like(mean)
-    u = mean + log_std.exp() * eps
-    logp = (-0.5 * eps ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(1, keepdim=True) \
-        - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(1, keepdim=True)
-    return torch.tanh(u), logp
-def update(o, a, r, no, d):
-    with torch.no_grad():
-        na, nlogp = sample(no)
-        x = torch.cat([no, na], 1)
-        y = r + (1 - d) * 0.995 * (torch.min(q1t(x), q2t(x)) - log_alpha.exp() * nlogp)
-    x = torch.cat([o, a], 1)
-    qf_loss = F.mse_loss(q1(x), y) + F.mse_loss(q2(x), y)
-    q_opt.zero_grad(); qf_loss.backward(); q_opt.step()
-    pi, logp = sample(o)
-    x = torch.cat([o, pi], 1)
-    actor_loss = (log_alpha.exp().detach() * logp - torch.min(q1(x), q2(x))).mean()
-    a_opt.zero_grad(); actor_loss.backward(); a_opt.step()
-    alpha_loss = (-log_alpha.exp() * (logp.detach() - 8)).mean()
-    al_opt.zero_grad(); alpha_loss.backward(); al_opt.step()
-    with torch.no_grad():
-        for net, tgt in ((q1, q1t), (q2, q2t)):
-            for p, tp in zip(net.parameters(), tgt.parameters()):
-                tp.mul_(0.999).add_(0.001 * p)
-def best(runs, warmup, f):
-    for _ in range(warmup): f()
-    t = float("inf")
-    for _ in range(runs):
-        t0 = time.perf_counter(); f(); t = min(t, time.perf_counter() - t0)
-    return t * 1000
-for n in (1024, 8192):
-    o, no = torch.randn(n, 204), torch.randn(n, 204)
-    a, r, d = torch.rand(n, 3) * 2 - 1, torch.randn(n, 1), (torch.rand(n, 1) < 0.05).float()
-    print(json.dumps({"what": "update, batch %d" % n, "ms": best(5 if n == 1024 else 3, 2, lambda: update(o, a, r, no, d))}), flush=True)
-for n in (40, 1000):
-    o = torch.randn(n, 204)
-    def forward():
-        with torch.no_grad():
-            torch.tanh(actor(o)[:, :3]).numpy()
-    print(json.dumps({"what": "policy forward, %d" % n, "ms": best(50, 5, forward)}), flush=True)
-print(json.dumps({"what": "version", "torch": torch.__version__}), flush=True)
-`;
-
+// PyTorch, the same networks and update (CleanRL's sac_continuous_action, target entropy -8): bench/common.ts.
 const dir = mkdtempSync(join(tmpdir(), "crystal-rl-bench-sac-"));
 try {
   const script = join(dir, "sac_torch.py");
-  writeFileSync(script, TORCH);
+  writeFileSync(script, TORCH_SAC);
   // One core (as the wasm backend), then two cores the way environment.md found fastest on this
   // machine (torch's own threads at 1, OpenBLAS at 2: torch.set_num_threads(2) oversubscribes).
   for (const [label, threads] of [["1 thread", "1"], ["OpenBLAS 2 threads", "2"]] as const) {

@@ -148,29 +148,66 @@ async function tryImport(name: string): Promise<{ ok: boolean; detail: string }>
   }
 }
 
+/** How to get each backend going, by why it was skipped. */
+function backendFix(name: string, skip: string | undefined, tfjsVersion: string): string {
+  const v = tfjsVersion ? `@${tfjsVersion}` : "";
+  if (skip === "no adapter") {
+    return "a GPU's Vulkan driver and loader (apt-get install libvulkan1; NVIDIA in a container: VK_DRIVER_FILES=<driver>/nvidia_icd.json), or Mesa's EGL for a software adapter (apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri)";
+  }
+  switch (name) {
+    case "tfjs-node-gpu":
+      return `npm install @tensorflow/tfjs-node-gpu${v} (downloads libtensorflow: needs internet; needs CUDA 11.2 and cuDNN 8.1)`;
+    case "tfjs-node":
+      return `npm install @tensorflow/tfjs-node${v} (downloads libtensorflow: needs internet)`;
+    case "webgpu":
+      return `npm install webgpu @tensorflow/tfjs-backend-webgpu${v}`;
+    case "wasm":
+      return `npm install @tensorflow/tfjs-backend-wasm${v}`;
+    default:
+      return `npm install @tensorflow/tfjs${v}`;
+  }
+}
+
+const BACKEND_CHECKS = ["tfjs-node-gpu", "tfjs-node", "webgpu", "wasm", "cpu"] as const;
+
+/**
+ * TensorFlow.js, then one check per backend, best first: `chosen` (what `useBackend()` picks here),
+ * `available`, or `skipped: <why>` (package not installed, no WebGPU adapter, failed to start).
+ */
 async function checkTensorflow(): Promise<Check[]> {
-  const backends: { check: string; pkgs: string[]; fix: string; note: string }[] = [
-    { check: "tfjs", pkgs: ["@tensorflow/tfjs"], fix: "npm install @tensorflow/tfjs", note: "TensorFlow.js with its cpu backend, for RL training" },
-    { check: "tfjs-wasm", pkgs: ["@tensorflow/tfjs-backend-wasm"], fix: "npm install @tensorflow/tfjs-backend-wasm", note: "optional, about 4x faster than cpu" },
-    {
-      check: "tfjs-node",
-      pkgs: ["@tensorflow/tfjs-node"],
-      fix: "npm install @tensorflow/tfjs-node (downloads libtensorflow; needs internet)",
-      note: "optional, native CPU",
-    },
-    {
-      check: "tfjs-webgpu",
-      pkgs: ["webgpu", "@tensorflow/tfjs-backend-webgpu"],
-      fix: "npm install webgpu @tensorflow/tfjs-backend-webgpu",
-      note: "optional, GPU through Dawn",
-    },
+  const core = await tryImport("@tensorflow/tfjs");
+  const out: Check[] = [
+    { check: "tfjs", ok: core.ok, detail: `${core.detail}: TensorFlow.js, for RL training`, fix: core.ok ? "" : "npm install @tensorflow/tfjs" },
   ];
-  const out: Check[] = [];
-  for (const b of backends) {
-    const results = [];
-    for (const p of b.pkgs) results.push(await tryImport(p));
-    const ok = results.every((r) => r.ok);
-    out.push({ check: b.check, ok, detail: `${results.map((r) => r.detail).join(", ")}: ${b.note}`, fix: ok ? "" : b.fix });
+  const saved = { log: console.log, warn: console.warn, info: console.info };
+  console.log = console.warn = console.info = () => {}; // tfjs's banners and warnings
+  let rows: { name: string; status: string; detail: string; skip?: string }[];
+  let version = "";
+  try {
+    if (!core.ok) throw new Error("@tensorflow/tfjs does not load");
+    const backend = await import("../tensor/backend.js");
+    try {
+      await backend.useBackend();
+    } catch {
+      // nothing starts: every backend is reported skipped, each with its reason
+    }
+    const report = await backend.deviceReport();
+    version = report.version;
+    rows = backend.backendStatus(report).map((s) => ({ ...s, skip: report.backends.find((b) => b.name === s.name)?.skip }));
+  } catch (e) {
+    const why = `needs TensorFlow.js: ${(e as Error).message.split("\n")[0]}`;
+    rows = BACKEND_CHECKS.map((name) => ({ name, status: "skipped", detail: why }));
+  } finally {
+    Object.assign(console, saved);
+  }
+  for (const r of rows) {
+    const ok = r.status !== "skipped";
+    out.push({
+      check: `backend:${r.name}`,
+      ok,
+      detail: `${r.status}${r.detail ? `: ${r.detail}` : ""}`,
+      fix: ok ? "" : backendFix(r.name, r.skip, version),
+    });
   }
   return out;
 }
@@ -238,6 +275,6 @@ export async function doctor(argv: string[]): Promise<string> {
     ...(c.fix ? [`${" ".repeat(9 + w + 2)}fix: ${c.fix}`] : []),
   ]);
   const missing = checks.filter((c) => !c.ok).length;
-  lines.push("", missing ? `${missing} of ${checks.length} checks need attention (tfjs backends other than tfjs are optional)` : `all ${checks.length} checks ok`);
+  lines.push("", missing ? `${missing} of ${checks.length} checks need attention (backends other than the chosen one are optional)` : `all ${checks.length} checks ok`);
   return lines.join("\n");
 }

@@ -3,9 +3,11 @@
  * progress bars, arquero tables as HTML and 3-D crystal views.
  *
  * Importing this module inside a tslab kernel registers the notebook display sink, so the experiment
- * layer's `.view()`, `.plot()` and `.live()` draw in the notebook; elsewhere it changes nothing.
+ * layer's `.view()`, `.plot()` and `.live()` draw in the notebook, and the first cell that picks a
+ * TensorFlow.js backend (training) prints the device banner (banner.ts); elsewhere it changes nothing.
  */
 import { registerDisplaySink } from "../experiment/display-sink.js";
+import { bannerOnFirstBackend } from "./banner.js";
 import { notebookSink } from "./sink.js";
 import { inKernel } from "./tslab.js";
 
@@ -30,6 +32,7 @@ export { progress, formatDuration, formatRate, type Progress, type ProgressOptio
 export { tableHtml, tableText, showTable, formatNumber, type TableHtmlOptions } from "./table-view.js";
 export { crystalFigure, showCrystal, cellEdges, elementColour, type CrystalFigureOptions } from "./crystal-view.js";
 export { notebookSink, createNotebookSink } from "./sink.js";
+export { backendBanner, bannerOnFirstBackend, resetBackendBanner, type BannerOptions } from "./banner.js";
 export {
   reportHtml,
   runReportHtml,
@@ -42,4 +45,7 @@ export {
   type ForceCallConvergenceOptions,
 } from "./report.js";
 
-if (inKernel()) registerDisplaySink(notebookSink);
+if (inKernel()) {
+  registerDisplaySink(notebookSink);
+  bannerOnFirstBackend(); // the cell that starts training says which backend and device train
+}

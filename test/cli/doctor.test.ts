@@ -8,7 +8,8 @@ import { doctor, type Check } from "../../src/cli/doctor.js";
 import { findJupyter, installKernel } from "../../src/cli/jupyter.js";
 import { ensureBuilt } from "../notebook/helpers.js";
 
-const CHECKS = ["node", "jupyter", "kernel", "tfjs", "tfjs-wasm", "tfjs-node", "tfjs-webgpu", "pw.x", "lmp", "python"];
+const BACKENDS = ["tfjs-node-gpu", "tfjs-node", "webgpu", "wasm", "cpu"].map((b) => `backend:${b}`);
+const CHECKS = ["node", "jupyter", "kernel", "tfjs", ...BACKENDS, "pw.x", "lmp", "python"];
 const saved = process.env.JUPYTER_DATA_DIR;
 const dirs: string[] = [];
 after(async () => {
@@ -33,6 +34,23 @@ describe("crystal-rl doctor", () => {
       assert.equal(c.fix === "", c.ok, `${c.check}: ${c.detail} / ${c.fix}`);
     }
     assert.equal(checks[0]!.ok, true, "this Node.js is new enough to run the tests");
+  });
+
+  it("says which backend is chosen, which are available, and why each other one is skipped", { timeout: 60_000 }, async () => {
+    const checks = (await report()).filter((c) => BACKENDS.includes(c.check));
+    assert.equal(checks.length, BACKENDS.length);
+    const chosen = checks.filter((c) => c.detail.startsWith("chosen: "));
+    assert.equal(chosen.length, 1, "exactly one backend is chosen");
+    assert.match(chosen[0]!.detail, /^chosen: (\S+) \(tfjs 4\./);
+    assert.equal(chosen[0]!.detail.split(" ")[1], chosen[0]!.check.slice("backend:".length));
+    for (const c of checks) {
+      assert.match(c.detail, /^(chosen|available|skipped)\b/, c.check);
+      assert.equal(c.ok, !c.detail.startsWith("skipped"), c.check);
+      if (!c.ok) assert.match(c.detail, /^skipped: (not installed|no adapter|failed to start)/, c.check);
+    }
+    for (const b of ["wasm", "cpu"]) assert.ok(checks.find((c) => c.check === `backend:${b}`)!.ok, `${b} ships with the project`);
+    const text = await doctor([]);
+    assert.match(text, /^ok\s+backend:\S+\s+chosen: /m);
   });
 
   it("sees a kernel installed for this checkout, and misses one that is not", { timeout: 60_000 }, async () => {
