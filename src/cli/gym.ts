@@ -1,7 +1,7 @@
 import { PROPERTY_ENGINES } from "../calculators/property-engines.js";
 import type { PropertyName } from "../calculators/property.js";
 import { TEMPLATES } from "../envs/crystal-gym/templates.js";
-import { gym as gymExperiment, type GymBuilder } from "../experiment/gym.js";
+import { DEFAULT_STEPS, gym as gymExperiment, type GymBuilder } from "../experiment/gym.js";
 import { GYM_ALGORITHMS, type GymAlgorithmName, type GymRecord } from "../experiment/gym-store.js";
 import { numberOption, parse, UsageError } from "./usage.js";
 
@@ -17,7 +17,7 @@ const help = () => `crystal-rl gym [--property density|band-gap|bulk-modulus] [-
   Algorithms: ${GYM_ALGORITHMS.map((a) => `${a.name} (${a.summary})`).join("; ")}.
   Providers: ${PROPERTY_ENGINES.map((e) => `${e.name} (${e.summary})`).join("; ")}.
   Templates: ${TEMPLATES.map((t) => `${t.name} (${t.species.length})`).join(", ")}.
-  --steps counts sites filled per (algorithm, seed) (default 2000); each episode ends with one property
+  --steps counts sites filled per (algorithm, seed) (default ${DEFAULT_STEPS}); each episode ends with one property
   evaluation. Results of qe/gpaw are cached across runs (--cache, default ~/.cache/crystal-rl/properties.sqlite).
   --timeout caps one property evaluation (a timeout is a failure with the spec's failure reward; default
   30 min), --ranks sets pw.x's MPI ranks. The run folder (--store, default runs/) holds each agent's checkpoint; --resume ID continues a killed run.
@@ -32,7 +32,7 @@ export async function gym(argv: string[]): Promise<string> {
     template: { type: "string", default: "perovskite" },
     target: { type: "string" },
     algo: { type: "string", default: "dqn" },
-    steps: { type: "string", default: "2000" },
+    steps: { type: "string", default: String(DEFAULT_STEPS) },
     seed: { type: "string" },
     seeds: { type: "string" },
     provider: { type: "string", default: "analytic" },

@@ -11,7 +11,7 @@ import { after, describe, it } from "node:test";
 import type { PropertyProvider } from "../../src/calculators/property.js";
 import { template } from "../../src/envs/crystal-gym/templates.js";
 import { gym, taskDefaults } from "../../src/experiment/gym.js";
-import { loadGymRun, type GymRecord } from "../../src/experiment/gym-store.js";
+import { loadGymRun, readDone, type GymRecord } from "../../src/experiment/gym-store.js";
 
 const TEMPLATE_CSCL = template("cesium-chloride");
 import { cli } from "../helpers/cli.js";
@@ -45,11 +45,32 @@ describe("gym builder", () => {
 });
 
 describe("task defaults", () => {
-  it("fits Rainbow's C51 support to the property's reward range (spec §4) and leaves the others alone", () => {
-    assert.deepEqual(taskDefaults("rainbow", "density"), { vMin: -1, vMax: 1 });
-    assert.deepEqual(taskDefaults("rainbow", "band-gap"), { vMin: -1, vMax: 1 });
-    assert.deepEqual(taskDefaults("rainbow", "bulk-modulus"), { vMin: -5, vMax: 0 });
-    assert.deepEqual(taskDefaults("dqn", "density"), {});
+  it("fits Rainbow's C51 support to the property's reward range (spec §4)", () => {
+    assert.deepEqual(taskDefaults("rainbow", "density"), { learningStarts: 200, vMin: -1, vMax: 1 });
+    assert.deepEqual(taskDefaults("rainbow", "band-gap"), { learningStarts: 200, vMin: -1, vMax: 1 });
+    assert.deepEqual(taskDefaults("rainbow", "bulk-modulus"), { learningStarts: 200, vMin: -5, vMax: 0 });
+  });
+
+  it("starts off-policy learning after 10 % of the budget, never later than the spec's 1,000 steps", () => {
+    assert.equal(taskDefaults("dqn", "density").learningStarts, 200); // the default 2,000 steps
+    assert.equal(taskDefaults("dqn", "density", 150).learningStarts, 15);
+    assert.equal(taskDefaults("sac", "band-gap", 5_000).learningStarts, 500);
+    assert.equal(taskDefaults("dqn", "density", 100_000).learningStarts, 1_000);
+    assert.equal(taskDefaults("ppo", "density").learningStarts, undefined); // on-policy: no warm-up
+  });
+
+  it("gives way to the user's settings", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "crl-gym-defaults-"));
+    try {
+      const run = await gym("defaults").algorithms(["dqn", "ppo"]).steps(30).set("dqn", { learningStarts: 20 }).baseline(0).evaluate(0).store(dir).run();
+      // done.json keeps the hyper-parameters each agent trained with
+      const used = (pair: string) => readDone(join(run.dir, pair))?.config as Record<string, unknown>;
+      assert.equal(used("dqn-s1").learningStarts, 20);
+      assert.equal(used("dqn-s1").gamma, 0.99); // the spec's, untouched
+      assert.equal(used("ppo-s1").learningRate, 1e-3); // the task default
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
