@@ -21,8 +21,18 @@ import type { MacsParameters } from "./features.js";
 import { RelaxationGame } from "./relaxation-game.js";
 import type { RelaxationState } from "./state.js";
 
-/** Actions (natoms × 3, in [−1, 1]) for observations (natoms × obsSize). */
-export type Policy = (obs: Float32Array, natoms: number) => Float32Array | ArrayLike<number> | Promise<Float32Array | ArrayLike<number>>;
+/** What a policy returns: actions (natoms × 3, in [−1, 1]), or a promise of them. */
+export type PolicyActions = Float32Array | ArrayLike<number> | Promise<Float32Array | ArrayLike<number>>;
+
+/**
+ * Actions (natoms × 3, in [−1, 1]) for observations (natoms × obsSize). A policy may also carry an
+ * asynchronous form, `actAsync`, which `relaxWithPolicy` calls instead of the policy itself: a tensor
+ * policy whose plain call reads synchronously (a loaded MACS policy) names there the form that runs on
+ * every backend, webgpu in Node included.
+ */
+export type Policy = ((obs: Float32Array, natoms: number) => PolicyActions) & {
+  readonly actAsync?: (obs: Float32Array, natoms: number) => Promise<Float32Array | ArrayLike<number>>;
+};
 
 /** A step record, as the experiment layer's `MethodStep`: the mean per-atom reward goes in `info`. */
 export interface PolicyStep extends StepRecord {
@@ -64,9 +74,10 @@ export async function* relaxWithPolicy(
   };
   await frame(game.state);
   yield { step: 0, energy: info.energy, fmax: info.fmax, forceCalls: info.forceCalls };
+  const act = policy.actAsync ?? policy;
   while (!game.state.finished) {
     const n = game.natoms;
-    const actions = await policy(obs, n);
+    const actions = await act(obs, n);
     if (actions.length !== 3 * n) throw new RangeError(`the policy returned ${actions.length} action components for ${n} atoms (expected ${3 * n})`);
     const r = await game.step(actions);
     obs = r.obs;

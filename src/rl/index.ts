@@ -2,13 +2,16 @@
 export {
   SAC_DEFAULT_CONFIG,
   SAC_SMALL_CONFIG,
+  PendingSacMetrics,
   Sac,
   squashedGaussian,
   type ActOptions,
+  type ImitateOptions,
   type SacConfig,
   type SacMetricName,
   type SacMetrics,
   type SacOptions,
+  type SacUpdateMetrics,
   type SaveOptions as SacSaveOptions,
 } from "./sac.js";
 export { ReplayBuffer, emptyBatch, type Batch, type ReplayBufferOptions, type Transitions } from "./replay-buffer.js";

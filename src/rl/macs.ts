@@ -28,7 +28,10 @@
  *   checkpointDir: "runs/macs", onMetrics: (m) => console.log(m),
  * });
  * const policy = await loadMacsPolicy("runs/macs");
- * for await (const r of relaxWithPolicy(crystal, ionic(), policy)) console.log(r.step, r.fmax);
+ * for await (const r of relaxWithPolicy(crystal, ionic(), policy)) console.log(r.step, r.fmax); // uses policy.actAsync
+ *
+ * Tensors are read back asynchronously in the loop (`Sac.actAsync`, one `updateDeferred` read per batch
+ * step), so training runs on the webgpu backend too, where Node cannot read a GPU tensor synchronously.
  */
 import { cp, mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
 import { availableParallelism, cpus } from "node:os";
@@ -46,7 +49,7 @@ import { registerMethodKind, type Method, type TrainRecord } from "../experiment
 import type { RandomCrystalOptions } from "../structure/random.js";
 import { currentBackend, useBackend, type BackendName } from "../tensor/backend.js";
 import { ReplayBuffer } from "./replay-buffer.js";
-import { SAC_SMALL_CONFIG, Sac, type SacConfig, type SacMetrics } from "./sac.js";
+import { SAC_SMALL_CONFIG, Sac, type PendingSacMetrics, type SacConfig, type SacUpdateMetrics } from "./sac.js";
 
 /** A training composition and its atom count (a whole number of formula units). */
 export interface MacsComposition {
@@ -300,7 +303,11 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
   const segmentStart = performance.now();
   const wallBefore = progress.wallSeconds;
   let window = { t: performance.now(), transitions: 0, updates: 0, envMs: 0, learnMs: 0 };
-  let lastLosses: (SacMetrics & { "losses/imitation_loss"?: number }) | null = null;
+  let lastLosses: SacUpdateMetrics | null = null;
+  // The newest update's metrics, still on the device: read once per batch step (after its last
+  // gradient step; earlier ones are dropped unread), asynchronously, so the loop runs on webgpu too.
+  // That read also waits for the GPU's work, so learn_ms_per_update counts it there.
+  let pending: PendingSacMetrics | null = null;
   let lastCheckpointStep = progress.step;
   let checkpoint: string | undefined;
   const save = async (): Promise<void> => {
@@ -317,7 +324,8 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
       const tEnv = performance.now();
       sac.normaliser?.update(obs);
       const imitating = progress.step < config.imitationSteps;
-      const actions = imitating ? noisy(teacher(obs, obs.length / config.obsDim), batch.system, config.imitationNoise / Math.max(1, config.numEnvs - 1), noiseRng) : sac.act(obs);
+      // (read back asynchronously: the webgpu backend cannot read synchronously in Node; same cost on wasm/cpu)
+      const actions = imitating ? noisy(teacher(obs, obs.length / config.obsDim), batch.system, config.imitationNoise / Math.max(1, config.numEnvs - 1), noiseRng) : await sac.actAsync(obs);
 
       // ---- 3. step every structure (auto-reset replaces finished ones)
       const r = batch.stepSync(actions);
@@ -354,11 +362,15 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
           const sample = buffer.sample(config.batchSize);
           const labels = imitating || config.imitationWeight > 0 ? teacher(sample.obs.subarray(0, sample.size * config.obsDim), sample.size) : null;
           const regulariser = !imitating && labels ? { targets: labels, weight: config.imitationWeight, relative: config.imitationRelative } : undefined;
-          lastLosses = sac.update(sample, { actor: !imitating, imitation: regulariser });
-          if (imitating) lastLosses["losses/imitation_loss"] = sac.imitate(sample.obs, labels!, { logStd: config.imitationLogStd, relative: config.imitationRelative });
+          // imitating: critics only, then the actor's cloning step towards the teacher (`clone`), in the same read
+          const clone = imitating ? { targets: labels!, logStd: config.imitationLogStd, relative: config.imitationRelative } : undefined;
+          pending?.dispose();
+          pending = sac.updateDeferred(sample, { actor: !imitating, imitation: regulariser, clone });
           progress.updates++;
           window.updates++;
         }
+        lastLosses = await pending!.read();
+        pending = null;
         window.learnMs += performance.now() - tLearn;
       }
 
@@ -394,6 +406,7 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
     progress.wallSeconds = wallBefore + (performance.now() - segmentStart) / 1000;
     return { ...progress, stopped: progress.step < config.totalTimesteps, checkpoint, config };
   } finally {
+    pending?.dispose();
     sac.dispose();
     if (ownCalculator) await calculator.close?.();
   }
@@ -521,9 +534,15 @@ export async function exportMacsPolicy(from: string, to: string, note?: string):
   return record;
 }
 
-/** A deterministic MACS policy: frozen normaliser, then tanh(mean) of the actor. */
+/**
+ * A deterministic MACS policy: frozen normaliser, then tanh(mean) of the actor. Calling it reads the
+ * actions synchronously (wasm, cpu, tfjs-node); `actAsync` reads them asynchronously and works on every
+ * backend, webgpu included. `relaxWithPolicy` and the `macs` Method use `actAsync`.
+ */
 export interface MacsPolicy {
   (obs: Float32Array, natoms: number): Float32Array;
+  /** The same actions, read back with `await t.data()` (every backend). */
+  readonly actAsync: (obs: Float32Array, natoms: number) => Promise<Float32Array>;
   readonly agent: Sac;
   /** The folder it was read from. */
   readonly path: string;
@@ -542,11 +561,19 @@ export async function loadMacsPolicy(dir: string, options: { backend?: BackendNa
   else if (await exists(join(dir, "policy", "header.json"))) path = join(dir, "policy");
   const agent = await Sac.load(path);
   agent.normaliser?.freeze();
-  const policy = ((obs: Float32Array, natoms: number): Float32Array => {
+  const check = (obs: Float32Array, natoms: number): void => {
     if (obs.length !== natoms * agent.config.obsDim) throw new RangeError(`MACS policy: ${obs.length} values for ${natoms} atoms of ${agent.config.obsDim}`);
+  };
+  const policy = ((obs: Float32Array, natoms: number): Float32Array => {
+    check(obs, natoms);
     return agent.act(obs, { deterministic: true });
   }) as MacsPolicy;
+  const actAsync = async (obs: Float32Array, natoms: number): Promise<Float32Array> => {
+    check(obs, natoms);
+    return agent.actAsync(obs, { deterministic: true });
+  };
   Object.defineProperties(policy, {
+    actAsync: { value: actAsync },
     agent: { value: agent },
     path: { value: path },
     dispose: { value: () => agent.dispose() },
@@ -595,7 +622,7 @@ export function macs(options: MacsMethodOptions = {}): Method {
     }
     return loaded;
   };
-  const lazy: Policy = async (obs, natoms) => (await get())(obs, natoms);
+  const lazy: Policy = async (obs, natoms) => (await get()).actAsync(obs, natoms);
   const params: Partial<Omit<MacsParameters, "fmax" | "maxSteps">> = {};
   if (config.gMax !== undefined) params.gMax = config.gMax;
   if (config.cMax !== undefined) params.cMax = config.cMax;

@@ -16,12 +16,22 @@
  * one forked stream per `update` and per `act` call (counted, and saved with the agent), so cpu and
  * wasm runs draw the same actions and a restored agent continues the same streams.
  *
+ * Reading results back: `act`, `update`, `imitate`, `logProb` and `alpha` read synchronously
+ * (`dataSync`), which the webgpu backend cannot do in Node (tfjs reads a GPU buffer synchronously
+ * through an OffscreenCanvas). Each has an asynchronous twin (`actAsync`, `updateAsync`, `imitateAsync`,
+ * `logProbAsync`, `alphaAsync`) that reads with `await t.data()`, computes the same numbers from the
+ * same noise streams, and runs on every backend (on wasm and cpu at the cost of the sync one). An
+ * update reads once: its metrics are stacked into one tensor; `updateDeferred` leaves even that on the
+ * device until asked (the MACS loop reads once per batch step, whatever its gradientSteps).
+ *
  * @example
  * await useBackend();
  * const sac = new Sac(SAC_SMALL_CONFIG);
  * const actions = sac.act(obs);                     // n atoms x 204 -> n x 3, stochastic
  * const metrics = sac.update(buffer.sample(sac.config.batchSize));
  * metrics["losses/qf1_loss"];
+ * const onGpu = await sac.actAsync(obs);            // the same, on any backend (webgpu included)
+ * const m = await sac.updateAsync(buffer.sample(sac.config.batchSize));
  * await sac.save("runs/x/checkpoint");
  */
 import * as tf from "@tensorflow/tfjs";
@@ -145,11 +155,27 @@ export type SacMetricName =
 /** The metrics of one update. Actor and α entries are NaN on updates that skip the actor (policyFrequency > 1). */
 export type SacMetrics = Record<SacMetricName, number>;
 
+/** What an update returns: SAC's metrics, plus the clone loss when the update had `imitation` or `clone`. */
+export type SacUpdateMetrics = SacMetrics & { "losses/imitation_loss"?: number };
+
 export interface UpdateOptions {
   /** Train the actor and α (default true); false updates the critics and targets only. */
   actor?: boolean;
   /** A clone term in the actor loss: weight · mean|Q| · error of tanh(mean) against `targets` (n × actionDim). */
   imitation?: { targets: Float32Array; weight: number; relative?: number };
+  /**
+   * After the update, one behaviour-cloning step of the actor towards `targets` on the batch's
+   * observations: `imitate(batch.obs, targets, { logStd, relative })` inside the same read (its loss is
+   * `losses/imitation_loss`). Usually with `actor: false` (MACS's imitation phase); not with `imitation`.
+   */
+  clone?: { targets: Float32Array; logStd?: number; relative?: number };
+}
+
+export interface ImitateOptions {
+  /** The log std the actor's log-std outputs are pulled to (per action component). Default -2.5. */
+  logStd?: number;
+  /** ε > 0: each row's squared error over |target|² + ε² (a relative error). Default 0 (plain squared error). */
+  relative?: number;
 }
 
 export interface ActOptions {
@@ -268,39 +294,64 @@ export class Sac {
     this.alphaOptimizer = tf.train.adam(c.alphaLr, 0.9, 0.999, c.adamEpsilon);
   }
 
-  /** The current entropy temperature α. */
+  /** The current entropy temperature α (a synchronous read: not on webgpu in Node, see `alphaAsync`). */
   get alpha(): number {
     return Math.exp(this.logAlpha.dataSync()[0]!);
   }
 
+  /** The current entropy temperature α, read asynchronously (every backend). */
+  async alphaAsync(): Promise<number> {
+    return Math.exp((await this.logAlpha.data())[0]!);
+  }
+
   /**
    * Actions for `obs` (n rows of obsDim, raw: the normaliser is applied here, not updated), n rows of
-   * actionDim in [-1, 1]: samples, or tanh(mean) when `deterministic`.
+   * actionDim in [-1, 1]: samples, or tanh(mean) when `deterministic`. Reads synchronously; `actAsync`
+   * is the same on every backend.
    */
   act(obs: Float32Array, options: ActOptions = {}): Float32Array {
+    const action = this.actTensor(obs, options);
+    return action ? readSync(action) : new Float32Array(0);
+  }
+
+  /** `act`, read back asynchronously: the same actions (same noise stream), on every backend (webgpu included). */
+  async actAsync(obs: Float32Array, options: ActOptions = {}): Promise<Float32Array> {
+    const action = this.actTensor(obs, options);
+    return action ? readAsync(action) : new Float32Array(0);
+  }
+
+  /** The actions of `act` as a tensor (the caller's to dispose), or null for no rows. Draws the noise. */
+  private actTensor(obs: Float32Array, options: ActOptions): tf.Tensor2D | null {
     this.checkAlive();
     const { obsDim: od, actionDim: ad } = this.config;
     if (obs.length % od !== 0) throw new RangeError(`Sac.act: ${obs.length} values is not a whole number of ${od}-long observations`);
     const n = obs.length / od;
-    if (n === 0) return new Float32Array(0);
+    if (n === 0) return null;
     const x = this.normaliser ? this.normaliser.normalise(obs) : obs;
     const eps = options.deterministic ? null : normals(n * ad, this.noiseRoot.fork(2 * this.actCalls++));
-    const action = tf.tidy(() => {
+    return tf.tidy(() => {
       const out = this.actor.apply(tf.tensor2d(x, [n, od]), { weights: false });
       if (!eps) return tf.tanh(tf.slice(out, [0, 0], [n, ad]));
       return squashedGaussian(out, tf.tensor2d(eps, [n, ad]), this.config.logStdMin, this.config.logStdMax).action;
     });
-    const values = action.dataSync() as Float32Array;
-    action.dispose();
-    return values.slice();
   }
 
   /** log π(action | obs) for given actions in (-1, 1) (n rows each), raw observations. For diagnostics and tests. */
   logProb(obs: Float32Array, actions: Float32Array): Float32Array {
+    return readSync(this.logProbTensor(obs, actions));
+  }
+
+  /** `logProb`, read back asynchronously (every backend). */
+  async logProbAsync(obs: Float32Array, actions: Float32Array): Promise<Float32Array> {
+    return readAsync(this.logProbTensor(obs, actions));
+  }
+
+  private logProbTensor(obs: Float32Array, actions: Float32Array): tf.Tensor2D {
+    this.checkAlive();
     const { obsDim: od, actionDim: ad, logStdMin, logStdMax } = this.config;
     const n = obs.length / od;
     const x = this.normaliser ? this.normaliser.normalise(obs) : obs;
-    const lp = tf.tidy(() => {
+    return tf.tidy(() => {
       const out = this.actor.apply(tf.tensor2d(x, [n, od]), { weights: false });
       const mean = tf.slice(out, [0, 0], [n, ad]);
       const logStd = tf.clipByValue(tf.slice(out, [0, ad], [n, ad]), logStdMin, logStdMax);
@@ -309,24 +360,39 @@ export class Sac {
       const eps = tf.div(tf.sub(u, mean), tf.exp(logStd));
       return squashedGaussian(out, eps as tf.Tensor2D, logStdMin, logStdMax).logProb;
     });
-    const values = lp.dataSync() as Float32Array;
-    lp.dispose();
-    return values.slice();
   }
 
   /**
    * One Adam step of the actor towards given actions (behaviour cloning): minimises
    * mean |tanh(mean(o)) − target|² + mean (log std(o) − logStd)², raw observations, n rows each.
    * With `relative` = ε > 0 each row's squared error is divided by |target|² + ε² (a relative error).
-   * MACS training's imitation phase uses it (src/rl/macs.ts). Returns the loss.
+   * MACS training's imitation phase does it through `update`'s `clone` option (src/rl/macs.ts).
+   * Returns the loss (read synchronously; `imitateAsync` on every backend).
    */
-  imitate(obs: Float32Array, targets: Float32Array, { logStd = -2.5, relative = 0 }: { logStd?: number; relative?: number } = {}): number {
+  imitate(obs: Float32Array, targets: Float32Array, options: ImitateOptions = {}): number {
+    return readSync(this.imitateTensor(obs, targets, options))[0]!;
+  }
+
+  /** `imitate`, its loss read back asynchronously (every backend). */
+  async imitateAsync(obs: Float32Array, targets: Float32Array, options: ImitateOptions = {}): Promise<number> {
+    return (await readAsync(this.imitateTensor(obs, targets, options)))[0]!;
+  }
+
+  /** The cloning step; returns its loss scalar (the caller's to dispose). */
+  private imitateTensor(obs: Float32Array, targets: Float32Array, { logStd = -2.5, relative = 0 }: ImitateOptions): tf.Scalar {
     this.checkAlive();
     const { obsDim: od, actionDim: ad } = this.config;
     const n = targets.length / ad;
     if (!Number.isInteger(n) || obs.length < n * od) throw new RangeError(`Sac.imitate: ${obs.length} observation values for ${targets.length / ad} target rows`);
     const x = this.normaliser ? this.normaliser.normalise(obs.subarray(0, n * od)) : obs.subarray(0, n * od);
-    const loss = tf.tidy(() => {
+    return this.cloneStep(x, targets, { logStd, relative });
+  }
+
+  /** One cloning step on normalised observations `x` (n rows) towards `targets` (n rows); returns the loss scalar. */
+  private cloneStep(x: Float32Array, targets: Float32Array, { logStd = -2.5, relative = 0 }: ImitateOptions): tf.Scalar {
+    const { obsDim: od, actionDim: ad } = this.config;
+    const n = targets.length / ad;
+    return tf.tidy(() => {
       const o = tf.tensor2d(x, [n, od]);
       const y = tf.tensor2d(targets, [n, ad]);
       const r = tf.variableGrads(() => {
@@ -338,18 +404,29 @@ export class Sac {
       applyGradients(this.actorOptimizer, r.grads);
       return r.value;
     });
-    const v = loss.dataSync()[0]!;
-    loss.dispose();
-    return v;
   }
 
   /**
    * One SGD update of critics, actor and α on `batch` (raw observations), then the soft target update.
    * `{ actor: false }` updates the critics (and targets) only: the actor and α stay as they are.
    * `imitation` adds a clone term to the actor loss (TD3+BC, Fujimoto & Gu 2021: scaled by mean |Q| so
-   * its weight does not depend on the reward scale).
+   * its weight does not depend on the reward scale); `clone` follows the update with a cloning step.
+   * Reads its metrics synchronously, in one transfer; `updateAsync` does the same on every backend.
    */
-  update(batch: Batch, { actor: withActor = true, imitation }: UpdateOptions = {}): SacMetrics & { "losses/imitation_loss"?: number } {
+  update(batch: Batch, options: UpdateOptions = {}): SacUpdateMetrics {
+    return this.updateDeferred(batch, options).readSync();
+  }
+
+  /** `update`, its metrics read back asynchronously in one transfer (every backend, webgpu included). */
+  async updateAsync(batch: Batch, options: UpdateOptions = {}): Promise<SacUpdateMetrics> {
+    return this.updateDeferred(batch, options).read();
+  }
+
+  /**
+   * `update`, its metrics left on the backend as one stacked tensor: read them later (`read`,
+   * `readSync`) or `dispose` them unread. The update itself is done (queued, on a GPU) when this returns.
+   */
+  updateDeferred(batch: Batch, { actor: withActor = true, imitation, clone }: UpdateOptions = {}): PendingSacMetrics {
     this.checkAlive();
     const c = this.config;
     const { obsDim: od, actionDim: ad } = c;
@@ -366,6 +443,8 @@ export class Sac {
     const epsPi = normals(n * ad, rng);
     const trainActor = withActor && this.updates % c.policyFrequency === 0;
     if (imitation && imitation.targets.length < n * ad) throw new RangeError(`Sac.update: ${imitation.targets.length} imitation targets for ${n} rows`);
+    if (clone && clone.targets.length < n * ad) throw new RangeError(`Sac.update: ${clone.targets.length} clone targets for ${n} rows`);
+    if (clone && imitation) throw new RangeError("Sac.update: give `imitation` (a term of the actor loss) or `clone` (a step after the update), not both");
     let imitationLoss: tf.Scalar | null = null;
     const kept: Partial<Record<SacMetricName, tf.Scalar>> = {};
     const keep = (name: SacMetricName, t: tf.Tensor): void => {
@@ -418,10 +497,11 @@ export class Sac {
             const minQ = tf.minimum(q1, q2);
             const sac = tf.mean(tf.sub(tf.mul(alpha, pi.logProb), minQ)) as tf.Scalar;
             if (!imitation) return sac;
-            const clone = cloneError(tf.tanh(tf.slice(out, [0, 0], [n, ad])), tf.tensor2d(imitation.targets.subarray(0, n * ad), [n, ad]), imitation.relative ?? 0);
-            imitationLoss = tf.keep(clone);
-            // mean |Q| read as a number: a constant factor, no gradient through it
-            return tf.add(sac, tf.mul(imitation.weight * tf.mean(tf.abs(minQ)).dataSync()[0]!, clone)) as tf.Scalar;
+            const cloneLoss = cloneError(tf.tanh(tf.slice(out, [0, 0], [n, ad])), tf.tensor2d(imitation.targets.subarray(0, n * ad), [n, ad]), imitation.relative ?? 0);
+            imitationLoss = tf.keep(cloneLoss);
+            // mean |Q| as a constant factor: no gradient through it, and no read back (it stays on the device)
+            const scale = tf.mul(stopGradient(tf.mean(tf.abs(minQ))), imitation.weight);
+            return tf.add(sac, tf.mul(scale, cloneLoss)) as tf.Scalar;
           }, this.actor.variables as tf.Variable[]);
           applyGradients(this.actorOptimizer, actor.grads);
           keep("losses/actor_loss", actor.value);
@@ -448,17 +528,23 @@ export class Sac {
         }
         keep("losses/alpha", tf.exp(this.logAlpha));
       });
+      // the imitation phase's cloning step, after the whole update (as a separate `imitate` call would be)
+      if (clone) imitationLoss = this.cloneStep(obs, clone.targets.subarray(0, n * ad), clone);
     } catch (e) {
       for (const t of Object.values(kept)) t.dispose();
+      (imitationLoss as tf.Scalar | null)?.dispose();
       throw e;
     }
     this.updates++;
-    const metrics: SacMetrics & { "losses/imitation_loss"?: number } = readMetrics(kept);
+    const names: (SacMetricName | "losses/imitation_loss")[] = METRIC_NAMES.filter((k) => kept[k]);
+    const scalars: tf.Scalar[] = names.map((k) => kept[k as SacMetricName]!);
     if (imitationLoss) {
-      metrics["losses/imitation_loss"] = (imitationLoss as tf.Scalar).dataSync()[0]!;
-      (imitationLoss as tf.Scalar).dispose();
+      names.push("losses/imitation_loss");
+      scalars.push(imitationLoss);
     }
-    return metrics;
+    const stacked = tf.stack(scalars) as tf.Tensor1D;
+    tf.dispose(scalars);
+    return new PendingSacMetrics(stacked, names);
   }
 
   /** Every variable in checkpoint order, with its logical name. */
@@ -614,7 +700,6 @@ const METRIC_NAMES: readonly SacMetricName[] = [
   "losses/log_pi",
 ];
 
-/** Reads the kept metric scalars in one transfer and disposes them; absent ones are NaN. */
 /** Mean squared error of actions against targets; with ε > 0 each row's error over |target|² + ε². */
 function cloneError(actions: tf.Tensor2D, targets: tf.Tensor2D, relative: number): tf.Scalar {
   const sq = tf.squaredDifference(actions, targets);
@@ -622,16 +707,76 @@ function cloneError(actions: tf.Tensor2D, targets: tf.Tensor2D, relative: number
   return tf.mean(tf.div(tf.sum(sq, 1), tf.add(tf.sum(tf.square(targets), 1), relative * relative)));
 }
 
-function readMetrics(kept: Partial<Record<SacMetricName, tf.Scalar>>): SacMetrics {
-  const present = METRIC_NAMES.filter((k) => kept[k]);
-  const stacked = tf.stack(present.map((k) => kept[k]!));
-  const values = stacked.dataSync();
-  stacked.dispose();
-  for (const k of present) kept[k]!.dispose();
-  const metrics = {} as SacMetrics;
-  for (const k of METRIC_NAMES) metrics[k] = NaN;
-  present.forEach((k, i) => (metrics[k] = values[i]!));
-  return metrics;
+/**
+ * The metrics of one update, still on the backend as one stacked tensor (`Sac.updateDeferred`): read
+ * them once, synchronously or asynchronously (later reads return the same numbers), or dispose them
+ * unread. Absent SAC metrics read as NaN; `losses/imitation_loss` is present only when computed.
+ */
+export class PendingSacMetrics {
+  private values: tf.Tensor1D | null;
+  private result: SacUpdateMetrics | null = null;
+
+  constructor(
+    values: tf.Tensor1D,
+    private readonly names: readonly (SacMetricName | "losses/imitation_loss")[],
+  ) {
+    this.values = values;
+  }
+
+  /** Reads with `dataSync` (not on webgpu in Node). */
+  readSync(): SacUpdateMetrics {
+    if (this.result) return this.result;
+    if (!this.values) throw new Error("PendingSacMetrics: disposed before it was read");
+    return this.finish(this.values.dataSync() as Float32Array);
+  }
+
+  /** Reads with `await data()` (every backend). */
+  async read(): Promise<SacUpdateMetrics> {
+    if (this.result) return this.result;
+    if (!this.values) throw new Error("PendingSacMetrics: disposed before it was read");
+    const pending = this.values;
+    const values = (await pending.data()) as Float32Array;
+    return this.result ?? this.finish(values);
+  }
+
+  /** Frees the tensor (a no-op once read). */
+  dispose(): void {
+    this.values?.dispose();
+    this.values = null;
+  }
+
+  private finish(values: Float32Array): SacUpdateMetrics {
+    const metrics = {} as SacUpdateMetrics;
+    for (const k of METRIC_NAMES) metrics[k] = NaN;
+    this.names.forEach((k, i) => (metrics[k] = values[i]!));
+    this.result = metrics;
+    this.dispose();
+    return metrics;
+  }
+}
+
+/** The values of `t` (a copy), read synchronously; `t` is disposed. */
+function readSync(t: tf.Tensor): Float32Array {
+  try {
+    return (t.dataSync() as Float32Array).slice();
+  } finally {
+    t.dispose();
+  }
+}
+
+/** The values of `t` (a copy), read asynchronously (every backend); `t` is disposed. */
+async function readAsync(t: tf.Tensor): Promise<Float32Array> {
+  try {
+    return ((await t.data()) as Float32Array).slice();
+  } finally {
+    t.dispose();
+  }
+}
+
+/** x forward, no gradient backward (tfjs has no stopGradient op): the gradient is zero. */
+function stopGradient<T extends tf.Tensor>(x: T): T {
+  const f = tf.customGrad((...args) => ({ value: tf.clone(args[0] as tf.Tensor), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }));
+  return f(x) as T;
 }
 
 function validate(c: SacConfig): void {

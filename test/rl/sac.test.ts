@@ -313,6 +313,59 @@ forEachBackend("Sac", () => {
     sac.dispose();
   });
 
+  it("async twins (actAsync, updateAsync, imitateAsync, logProbAsync, alphaAsync) give the sync methods' numbers", async () => {
+    const a = new Sac(SMALL);
+    const b = new Sac(SMALL);
+    const obs = randomObs(12, 10, 60);
+    for (const s of [a, b]) s.normaliser!.update(randomBatch(64, 10, 3, 61).obs);
+    assert.deepEqual(await b.actAsync(obs), a.act(obs), "the same noise stream");
+    assert.deepEqual(await b.actAsync(obs, { deterministic: true }), a.act(obs, { deterministic: true }));
+    assert.equal((await b.actAsync(new Float32Array(0))).length, 0);
+    const batch = randomBatch(64, 10, 3, 62);
+    assert.deepEqual(await b.updateAsync(batch), a.update(batch));
+    const targets = Float32Array.from({ length: 64 * 3 }, (_, i) => Math.sin(i) * 0.5);
+    const imitation = { targets, weight: 0.4, relative: 0.01 };
+    const ma = a.update(batch, { imitation });
+    assert.deepEqual(await b.updateAsync(batch, { imitation }), ma);
+    assert.ok(Number.isFinite(ma["losses/imitation_loss"]) && Number.isFinite(ma["losses/actor_loss"]));
+    // clone: the critics' update and then imitate(), in one read
+    const plain = a.update(batch, { actor: false });
+    const cloneLoss = a.imitate(batch.obs, targets, { logStd: -2, relative: 0.01 });
+    const both = await b.updateAsync(batch, { actor: false, clone: { targets, logStd: -2, relative: 0.01 } });
+    assert.deepEqual({ ...both, "losses/imitation_loss": undefined }, { ...plain, "losses/imitation_loss": undefined });
+    assert.equal(both["losses/imitation_loss"], cloneLoss);
+    assert.equal(await b.imitateAsync(batch.obs, targets), a.imitate(batch.obs, targets));
+    assert.deepEqual(await b.actAsync(obs, { deterministic: true }), a.act(obs, { deterministic: true }), "same actor after all that");
+    const u = a.act(obs, { deterministic: true });
+    assert.deepEqual(await b.logProbAsync(obs, u), a.logProb(obs, u));
+    assert.equal(await b.alphaAsync(), a.alpha);
+    assert.throws(() => a.update(batch, { imitation, clone: { targets } }), /not both/);
+    for (const s of [a, b]) s.dispose();
+  });
+
+  it("updateDeferred leaves one stacked metrics tensor: read once (cached), or disposed unread; no leaks", async () => {
+    const sac = new Sac(SMALL);
+    const batch = randomBatch(64, 10, 3, 70);
+    sac.update(batch); // creates the Adam slots once
+    const before = tf.memory().numTensors;
+    const pending = sac.updateDeferred(batch);
+    assert.equal(tf.memory().numTensors, before + 1, "one tensor holds every metric");
+    const m = await pending.read();
+    assert.equal(tf.memory().numTensors, before);
+    assert.equal(await pending.read(), m);
+    assert.equal(pending.readSync(), m);
+    sac.updateDeferred(batch).dispose();
+    await sac.actAsync(randomObs(5, 10, 71));
+    await sac.logProbAsync(randomObs(2, 10, 72), new Float32Array(6));
+    await sac.updateAsync(batch, { actor: false, clone: { targets: new Float32Array(64 * 3) } });
+    assert.equal(tf.memory().numTensors, before);
+    const unread = sac.updateDeferred(batch);
+    unread.dispose();
+    assert.throws(() => unread.readSync(), /disposed before it was read/);
+    assert.equal(sac.updates, 5);
+    sac.dispose();
+  });
+
   it("refuses a checkpoint of another kind or shape, naming the problem", async () => {
     const dir = tempDir();
     const sac = new Sac(SMALL);
