@@ -113,6 +113,12 @@ export const DEFAULT_STEPS = 2_000;
  *   100k-step runs): with the default 2,000 steps the spec's value leaves half the run unlearnt.
  *   Density, 3 seeds, 2,000 steps: DQN's final return 0.747 ± 0.167 → 0.862 ± 0.068.
  * - PPO's learning rate 1e-3 (spec: 2.5e-4, tuned for 500k steps): 0.517 ± 0.039 → 0.713 ± 0.155.
+ * - Discrete SAC at the rewards' scale: CrystalGym pays one reward in [0, 1] per episode, so the
+ *   spec's α = 0.2 (Atari's per-step scale) makes the entropy bonus as large as the reward and the
+ *   policy stays uniform (entropy 2.87 of log 18 = 2.89 after 450 updates). α starts at 0.02 and
+ *   is tuned towards 0.3·log|A| (≈ 2.4 likely actions) instead of 0.89·log|A| (≈ 13), with learning
+ *   rates 1e-3 and twice as many updates on half-size batches (batch 32 every 2 steps: the same
+ *   compute). Seed 2, 2,000 steps: last 200 steps' return 0.47 → 0.75.
  */
 export function taskDefaults(algorithm: GymAlgorithmName, property: PropertyName, steps = DEFAULT_STEPS): Record<string, unknown> {
   const learningStarts = Math.min(1_000, Math.round(steps / 10));
@@ -124,7 +130,7 @@ export function taskDefaults(algorithm: GymAlgorithmName, property: PropertyName
     case "rainbow":
       return { learningStarts, ...(property === "bulk-modulus" ? { vMin: -5, vMax: 0 } : { vMin: -1, vMax: 1 }) };
     case "sac":
-      return { learningStarts };
+      return { learningStarts, alpha: 0.02, targetEntropyScale: 0.3, policyLr: 1e-3, qLr: 1e-3, alphaLr: 1e-3, batchSize: 32, updateFrequency: 2 };
   }
 }
 

@@ -62,6 +62,8 @@ export interface SacDiscreteConfig {
   policyLr: number;
   /** Critic (and α) Adam learning rate (spec §6.2: 3e-4). */
   qLr: number;
+  /** Temperature (log α) Adam learning rate (CleanRL: the critics' 3e-4). */
+  alphaLr: number;
   /** Adam ε of all three optimisers (spec §6.2: 1e-4). */
   adamEpsilon: number;
   /** Env steps between updates (spec §6.2: 4). */
@@ -89,6 +91,7 @@ export const SAC_DISCRETE_DEFAULT_CONFIG: Readonly<SacDiscreteConfig> = Object.f
   learningStarts: 1_000,
   policyLr: 3e-4,
   qLr: 3e-4,
+  alphaLr: 3e-4,
   adamEpsilon: 1e-4,
   updateFrequency: 4,
   targetNetworkFrequency: 100,
@@ -176,7 +179,7 @@ export class SacDiscrete<O> {
     this.buffer = new DiscreteReplayBuffer<O>({ capacity: c.bufferSize, seed: subSeed(c.seed, 3) });
     this.qOptimizer = tf.train.adam(c.qLr, 0.9, 0.999, c.adamEpsilon);
     this.actorOptimizer = tf.train.adam(c.policyLr, 0.9, 0.999, c.adamEpsilon);
-    this.alphaOptimizer = tf.train.adam(c.qLr, 0.9, 0.999, c.adamEpsilon); // CleanRL: α uses the q learning rate
+    this.alphaOptimizer = tf.train.adam(c.alphaLr, 0.9, 0.999, c.adamEpsilon);
     this.sampling = new Rng(c.seed).fork(1);
   }
 
@@ -388,7 +391,7 @@ function validate(c: SacDiscreteConfig): void {
     positiveIntegers: ["bufferSize", "batchSize", "updateFrequency", "targetNetworkFrequency", "logInterval"],
     wholeNumbers: ["totalTimesteps", "learningStarts"],
     fractions: ["gamma", "targetEntropyScale"],
-    positive: ["tau", "policyLr", "qLr", "adamEpsilon", "alpha"],
+    positive: ["tau", "policyLr", "qLr", "alphaLr", "adamEpsilon", "alpha"],
   });
   if (c.tau > 1) throw new RangeError(`SacDiscreteConfig.tau must be in (0, 1], got ${c.tau}`);
 }

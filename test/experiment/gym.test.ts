@@ -57,6 +57,7 @@ describe("task defaults", () => {
     assert.equal(taskDefaults("sac", "band-gap", 5_000).learningStarts, 500);
     assert.equal(taskDefaults("dqn", "density", 100_000).learningStarts, 1_000);
     assert.equal(taskDefaults("ppo", "density").learningStarts, undefined); // on-policy: no warm-up
+    assert.equal(taskDefaults("sac", "density").alpha, 0.02); // the rewards' scale, not Atari's
   });
 
   it("gives way to the user's settings", async () => {

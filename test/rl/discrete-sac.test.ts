@@ -29,8 +29,8 @@ describe("discrete SAC", () => {
   it("has CrystalGym's hyper-parameters (spec §6.2) with automatic entropy tuning on", () => {
     const c = SAC_DISCRETE_DEFAULT_CONFIG;
     assert.deepEqual(
-      [c.policyLr, c.qLr, c.adamEpsilon, c.bufferSize, c.batchSize, c.gamma, c.learningStarts, c.updateFrequency, c.targetNetworkFrequency, c.tau, c.alpha, c.autotune, c.targetEntropyScale],
-      [3e-4, 3e-4, 1e-4, 2000, 64, 0.99, 1000, 4, 100, 1, 0.2, true, 0.89],
+      [c.policyLr, c.qLr, c.alphaLr, c.adamEpsilon, c.bufferSize, c.batchSize, c.gamma, c.learningStarts, c.updateFrequency, c.targetNetworkFrequency, c.tau, c.alpha, c.autotune, c.targetEntropyScale],
+      [3e-4, 3e-4, 3e-4, 1e-4, 2000, 64, 0.99, 1000, 4, 100, 1, 0.2, true, 0.89],
     );
     const env = new SlotEnv(4, 4);
     const agent = new SacDiscrete(env, vectorNetwork(env.observationSize, { hidden: [8] }), SMALL);
@@ -48,6 +48,7 @@ describe("discrete SAC", () => {
       updateFrequency: 2,
       policyLr: 3e-3,
       qLr: 3e-3,
+      alphaLr: 3e-3,
       alpha: 0.05,
       seed: 1,
     });
