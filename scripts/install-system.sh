@@ -29,6 +29,8 @@ pkgs=()
 [ $want_lammps = 1 ] && pkgs+=(lammps lammps-data)
 [ "${want_gpaw:-0}" = 1 ] && pkgs+=(gpaw gpaw-data)  # the GPAW property engine (test/calculators/gpaw.test.ts)
 [ $want_browser = 1 ] && pkgs+=(chromium)  # the notebooks' end-to-end test checks plots drew
+# Mesa's EGL and llvmpipe: on a machine without a GPU, the WebGPU tests run through Dawn's OpenGL backend
+[ $want_browser = 1 ] && pkgs+=(libegl1 libegl-mesa0 libgl1-mesa-dri)
 jupyter() { if [ $want_jupyter = 1 ]; then bash "$(dirname "$0")/install-jupyter.sh"; fi; }
 if [ ${#pkgs[@]} -eq 0 ]; then jupyter; exit 0; fi
 

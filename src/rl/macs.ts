@@ -37,6 +37,7 @@ import { cp, mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/pr
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import type { Calculator } from "../calculators/calculator.js";
+import { hasBatchedTwin } from "../calculators/batched/index.js";
 import { ionic } from "../calculators/ionic.js";
 import { perAtom, RelaxationBatch } from "../envs/batch.js";
 import { MACS_DEFAULTS, type MacsParameters } from "../envs/features.js";
@@ -123,6 +124,13 @@ export interface MacsConfig extends SacConfig {
   logInterval: number;
   /** TensorFlow.js backend (null: the best available). */
   backend: BackendName | null;
+  /**
+   * Force calls of the batch: "each" structure by the calculator itself, "batched" as one call on the
+   * TensorFlow.js backend (the ionic and LJ models' twins in calculators/batched), "auto": batched on
+   * a GPU backend (webgpu, tfjs-node-gpu), each on wasm and cpu, where the batched twin is no faster
+   * (64 × 40 atoms on wasm: 186 ms against 210 ms, bench/batched-forces.ts).
+   */
+  forces: "each" | "batched" | "auto";
   /** The calculator, by name, for the record (the trainer uses `ionic()` unless given another). */
   calculator: string;
 }
@@ -144,6 +152,7 @@ export const MACS_DEFAULT_CONFIG: Readonly<MacsConfig> = Object.freeze({
   saveReplayBuffer: true,
   logInterval: 10,
   backend: null,
+  forces: "auto",
   calculator: "ionic",
 });
 
@@ -284,8 +293,12 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
   sac.normaliser?.unfreeze();
 
   // ---- 1. the batch of structures; each segment (first run, each resume) draws from its own stream
-  const batch = RelaxationBatch.createSync({
+  const gpu = backend === "webgpu" || backend === "tfjs-node-gpu";
+  const forces = config.forces === "auto" || config.forces === undefined ? (gpu && hasBatchedTwin(calculator) ? "batched" : "each") : config.forces;
+  // batched force calls run asynchronously (a GPU tensor is read back with await); "each" stays synchronous
+  const batchOptions = {
     calculator,
+    forces,
     source: randomSource(config.compositions),
     size: config.numEnvs,
     seed: config.seed * 1_000_003 + progress.resumes,
@@ -295,7 +308,8 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
     blowUpFmax: config.blowUpFmax,
     rewardGMax: config.rewardGMax,
     maxSteps: config.maxEpisodeSteps,
-  });
+  } as const;
+  const batch = forces === "batched" ? await RelaxationBatch.create(batchOptions) : RelaxationBatch.createSync(batchOptions);
   yield { step: progress.step, "charts/resumed": progress.resumes, "charts/buffer_size": buffer.size, backend, note: notes.join("; ") || undefined };
 
   const teacher = barzilaiBorweinPolicy();
@@ -328,7 +342,7 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
       const actions = imitating ? noisy(teacher(obs, obs.length / config.obsDim), batch.system, config.imitationNoise / Math.max(1, config.numEnvs - 1), noiseRng) : await sac.actAsync(obs);
 
       // ---- 3. step every structure (auto-reset replaces finished ones)
-      const r = batch.stepSync(actions);
+      const r = forces === "batched" ? await batch.step(actions) : batch.stepSync(actions);
 
       // ---- 4. every atom-transition into the buffer; done = converged or blown up (truncation bootstraps)
       buffer.add({ obs, actions, rewards: r.reward, nextObs: r.nextObs, terminated: perAtom(r.terminated, r.system) });
@@ -407,6 +421,7 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
     return { ...progress, stopped: progress.step < config.totalTimesteps, checkpoint, config };
   } finally {
     pending?.dispose();
+    batch.dispose();
     sac.dispose();
     if (ownCalculator) await calculator.close?.();
   }
