@@ -14,10 +14,8 @@
  * bench/results/gpu-<date>.json (or to `--out FILE`).
  *
  * Every GPU timing ends with an asynchronous read (`await t.data()`), so it counts the GPU's work, not
- * only its queueing. In Node, webgpu cannot read a GPU tensor synchronously (tfjs's dataSync goes
- * through OffscreenCanvas), and `Sac.update` reads its loss metrics with dataSync: on webgpu this bench
- * makes those synchronous reads return NaN (counted in the JSON as `stubbedSyncReads`) and ends each
- * update with an asynchronous read instead, so the update itself is what is timed.
+ * only its queueing: the SAC update is `Sac.updateAsync` (one asynchronous read of its stacked metrics,
+ * as MACS training does; in Node, webgpu cannot read a GPU tensor synchronously).
  *
  * Here (no GPU; checks the bench before any GPU session):
  *   node --import tsx bench/gpu.ts --quick                 # auto: wasm here, one column
@@ -88,28 +86,6 @@ async function time(runs: number, warmup: number, f: () => Promise<unknown>): Pr
   return t[Math.floor(t.length / 2)]!;
 }
 
-// ---- webgpu: synchronous reads ----------------------------------------------------------------
-
-let stubbedSyncReads = 0;
-
-/**
- * On webgpu, `readSync` of a tensor that lives on the GPU returns NaN values (counted) instead of
- * throwing: Sac.update's metric read then costs nothing and the timing ends with an asynchronous read.
- */
-function stubSyncReads(): void {
-  const backend = tf.backend() as unknown as {
-    readSync(id: object): unknown;
-    tensorMap: { get(id: object): { values?: unknown; shape: number[]; dtype: string } | undefined };
-  };
-  const original = backend.readSync.bind(backend);
-  backend.readSync = (id: object) => {
-    const data = backend.tensorMap.get(id);
-    if (!data || data.values != null || data.dtype === "string" || data.dtype === "complex64") return original(id);
-    stubbedSyncReads++;
-    return new Float32Array(data.shape.reduce((a, b) => a * b, 1)).fill(NaN);
-  };
-}
-
 // ---- the measurements -----------------------------------------------------------------------------
 
 interface Measure {
@@ -142,10 +118,7 @@ async function sacMeasures(backend: BackendName): Promise<Measure[]> {
       const batch = sacBatch(n, 4);
       const slow = backend === "cpu" || (backend === "wasm" && n === 8192);
       const [runs, warmup] = quick ? (slow ? [1, 1] : [3, 2]) : slow ? [3, 1] : [10, 3];
-      const ms = await time(runs, warmup, async () => {
-        sac.update(batch);
-        await sac.logAlpha.data(); // the last variable the update writes: its read waits for the whole update
-      });
+      const ms = await time(runs, warmup, () => sac.updateAsync(batch));
       out.push({ what: `SAC update, batch ${n}`, unit: "updates/s", value: 1000 / ms, ms });
     }
     for (const [n, obs] of [[40, obs40], [1000, obs1000]] as const) {
@@ -324,7 +297,6 @@ async function column(choice: BackendChoice, batched: BatchedModule | string): P
   const backend = await useBackend(choice);
   const report = await deviceReport();
   console.log(`measuring ${formatDeviceReport(report)}`);
-  if (backend === "webgpu") stubSyncReads();
   const rows = await sacMeasures(backend);
   const col: Column = { backend, report: formatDeviceReport(report), device: report.device, rows };
   if (report.adapter && backend === "webgpu") col.adapter = report.adapter;
@@ -396,7 +368,6 @@ console.log("");
 for (const c of columns) console.log(`${c.backend}: ${c.report}`);
 for (const c of columns) if (c.ionic) console.log(`batched ionic on ${c.backend}: ${c.ionic}`);
 console.log(`PyTorch: ${typeof torch === "string" ? torch : `${torch.torch} on ${torch.device} (${torch.python})`}`);
-if (stubbedSyncReads) console.log(`webgpu: ${stubbedSyncReads} synchronous reads (Sac.update's metrics) answered NaN; see the header`);
 
 const date = new Date().toISOString().slice(0, 10);
 const json = {
@@ -408,7 +379,6 @@ const json = {
   columns,
   table,
   torch,
-  stubbedSyncReads,
 };
 const file = opts.out ?? join(process.env["OUT"] ?? join(here, "results"), `gpu-${date}.json`);
 mkdirSync(dirname(file), { recursive: true });
