@@ -1,5 +1,5 @@
 import { exportMacsPolicy, MACS_DEFAULT_CONFIG, trainMacs, parseCompositions, type MacsConfig } from "../rl/macs.js";
-import { deviceReport, formatDeviceReport, type BackendName } from "../tensor/backend.js";
+import { BACKEND_CHOICES, deviceReport, formatDeviceReport, isBackendChoice } from "../tensor/backend.js";
 import type { TrainRecord } from "../experiment/method.js";
 import { numberOption, parse, positionals, UsageError } from "./usage.js";
 
@@ -8,7 +8,7 @@ export const summary = "train a MACS policy (shared-parameter SAC) on random str
 const help = () => `crystal-rl train macs [--compositions SrTiO3:40,Ca3Ti2O7:36,Ca3Al2Si3O12:40,MgO:40]
                       [--steps N] [--parallel K] [--batch-size B] [--learning-starts N]
                       [--updates-per-step U] [--checkpoint-every N] [--no-buffer] [--seed S]
-                      [--backend wasm|cpu|...] [--out DIR] [--resume] [--every N]
+                      [--backend auto|tensorflow|webgpu|wasm|cpu] [--out DIR] [--resume] [--every N]
                       [--set alpha=0.01,gamma=0.99,...] [--init DIR]
 crystal-rl train export FROM TO [--note TEXT]
 
@@ -69,7 +69,10 @@ export async function train(argv: string[]): Promise<string> {
   set("seed", int("seed", values.seed));
   set("logInterval", int("every", values.every, 1));
   if (values["no-buffer"]) config.saveReplayBuffer = false;
-  if (values.backend) config.backend = values.backend as BackendName;
+  if (values.backend) {
+    if (!isBackendChoice(values.backend)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(", ")}, got "${values.backend}"`);
+    config.backend = values.backend;
+  }
   for (const text of values.set ?? []) Object.assign(config, parseSettings(text));
 
   const print = (line: string) => {

@@ -48,7 +48,7 @@ import { barzilaiBorweinPolicy } from "../envs/teacher.js";
 import { Rng } from "../structure/random-source.js";
 import { registerMethodKind, type Method, type TrainRecord } from "../experiment/method.js";
 import type { RandomCrystalOptions } from "../structure/random.js";
-import { currentBackend, useBackend, type BackendName } from "../tensor/backend.js";
+import { currentBackend, useBackend, type BackendChoice } from "../tensor/backend.js";
 import { ReplayBuffer } from "./replay-buffer.js";
 import { SAC_SMALL_CONFIG, Sac, type PendingSacMetrics, type SacConfig, type SacUpdateMetrics } from "./sac.js";
 
@@ -122,8 +122,8 @@ export interface MacsConfig extends SacConfig {
   saveReplayBuffer: boolean;
   /** Batch steps between metric records of losses and throughput. */
   logInterval: number;
-  /** TensorFlow.js backend (null: the best available). */
-  backend: BackendName | null;
+  /** TensorFlow.js backend: a name `useBackend` takes (null: the one in use, else the best available). */
+  backend: BackendChoice | null;
   /**
    * Force calls of the batch: "each" structure by the calculator itself, "batched" as one call on the
    * TensorFlow.js backend (the ionic and LJ models' twins in calculators/batched), "auto": batched on
@@ -568,7 +568,7 @@ export interface MacsPolicy {
  * The policy in `dir`: a training folder (its newest checkpoint's policy), a step folder, or a Sac
  * checkpoint folder itself (policy-only or full).
  */
-export async function loadMacsPolicy(dir: string, options: { backend?: BackendName } = {}): Promise<MacsPolicy> {
+export async function loadMacsPolicy(dir: string, options: { backend?: BackendChoice } = {}): Promise<MacsPolicy> {
   if (options.backend) await useBackend(options.backend);
   else if (!currentBackend()) await useBackend();
   let path = dir;

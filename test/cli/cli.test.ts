@@ -176,6 +176,14 @@ describe("crystal-rl energy and relax", () => {
   });
 });
 
+describe("crystal-rl train", () => {
+  it("refuses a backend it does not know, listing the ones it does", async () => {
+    const r = await cli("train", "macs", "--backend", "cuda", "--steps", "1");
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--backend must be one of auto, tensorflow, webgpu, wasm, cpu.*got "cuda"/);
+  });
+});
+
 describe("the installed bin", () => {
   it("runs as a process and returns exit code 2 on bad input", async () => {
     const run = promisify(execFile);
