@@ -25,6 +25,7 @@
  * console.log(formatDeviceReport(await deviceReport()));
  */
 import { cpus } from "node:os";
+import { isMainThread } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import { getThreadsCount, version_wasm } from "@tensorflow/tfjs-backend-wasm";
 
@@ -347,6 +348,9 @@ export async function probeBackend(name: BackendName): Promise<BackendProbe> {
   if (known) return known;
   let probe: BackendProbe;
   try {
+    // Dawn's instance is per process: a worker thread that makes its own crashes Node when the worker
+    // ends (SIGSEGV at exit, seen with the benchmark's relaxation workers), so workers never probe it.
+    if (name === "webgpu" && !isMainThread) throw new Unavailable("failed to start", "not in a worker thread (Dawn runs on the main thread only)");
     await load(name);
     probe = tf.findBackendFactory(TFJS_NAME[name])
       ? { name, available: true }
