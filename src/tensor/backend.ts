@@ -3,8 +3,9 @@
  * TensorFlow.js; everything else asks this module which backend runs.
  *
  * The names users give (`useBackend(name)`, `crystal-rl train --backend`):
- * - `auto` (or no name): the best one that starts, in the order of `BACKEND_PREFERENCE`; a software
- *   WebGPU adapter (Mesa's llvmpipe on a machine without a GPU) is passed over, being slower than wasm.
+ * - `auto` (or no name): the best one that starts, in the order of `BACKEND_PREFERENCE`; WebGPU only
+ *   where a GPU device node exists, and a software adapter (Mesa's llvmpipe) is passed over, being
+ *   slower than wasm.
  * - `tensorflow`: libtensorflow through `@tensorflow/tfjs-node-gpu`, else `@tensorflow/tfjs-node`
  *   (optional, loaded by dynamic import when installed; they cannot install without internet access
  *   to Google's storage, and the GPU one needs CUDA 11.2 + cuDNN 8.1).
@@ -24,6 +25,7 @@
  * await useBackend("webgpu");     // a named one; throws naming why when it cannot start
  * console.log(formatDeviceReport(await deviceReport()));
  */
+import { readdirSync } from "node:fs";
 import { cpus } from "node:os";
 import { isMainThread } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
@@ -363,10 +365,36 @@ export async function probeBackend(name: BackendName): Promise<BackendProbe> {
   return probe;
 }
 
-/** Probes every backend (best first). */
+const NO_GPU = 'no adapter looked for: no GPU device (/dev/nvidia*, /dev/dri/renderD*), and auto does not search for a software one (useBackend("webgpu") does)';
+
+/**
+ * Whether the machine shows a GPU: an NVIDIA device node or a DRM render node on Linux (elsewhere,
+ * assumed). Without one, `auto` leaves Dawn alone: its adapter search costs a few hundred ms, prints
+ * driver warnings on every command, and could only find a software adapter, which auto passes over.
+ */
+function gpuDevicePresent(): boolean {
+  if (process.platform !== "linux") return true;
+  const list = (dir: string) => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  return list("/dev").some((f) => /^nvidia\d+$/.test(f)) || list("/dev/dri").some((f) => f.startsWith("renderD"));
+}
+
+/** Whether `auto` skips webgpu without probing it (not probed yet, and no GPU device). */
+function autoSkipsWebgpu(): boolean {
+  return !probes.has("webgpu") && !gpuDevicePresent();
+}
+
+/** Probes every backend (best first); webgpu only where a GPU device exists or it was asked for by name. */
 export async function availableBackends(): Promise<BackendProbe[]> {
   const out: BackendProbe[] = [];
-  for (const name of BACKEND_PREFERENCE) out.push(await probeBackend(name));
+  for (const name of BACKEND_PREFERENCE) {
+    out.push(name === "webgpu" && autoSkipsWebgpu() ? { name, available: false, skip: "no adapter", reason: NO_GPU } : await probeBackend(name));
+  }
   return out;
 }
 
@@ -378,13 +406,18 @@ export async function availableBackends(): Promise<BackendProbe[]> {
 export async function useBackend(name?: BackendChoice): Promise<BackendName> {
   const candidates = backendCandidates(name);
   const failures: string[] = [];
+  const auto = name === undefined || name === "auto";
   for (const candidate of candidates) {
+    if (auto && candidate === "webgpu" && autoSkipsWebgpu()) {
+      failures.push(`webgpu: ${NO_GPU}`);
+      continue;
+    }
     const probe = await probeBackend(candidate);
     if (!probe.available) {
       failures.push(`${candidate}: ${probe.reason}`);
       continue;
     }
-    if ((name === undefined || name === "auto") && probe.adapter?.software) {
+    if (auto && probe.adapter?.software) {
       failures.push(`${candidate}: ${AUTO_SKIPS_SOFTWARE}`);
       continue;
     }
