@@ -18,8 +18,8 @@ import type { TrainRecord } from "../../src/experiment/method.js";
 import { loadMacsPolicy, trainMacs } from "../../src/rl/macs.js";
 import { randomCrystal } from "../../src/structure/random.js";
 import { Rng } from "../../src/structure/random-source.js";
-import { probeBackend, useBackend } from "../../src/tensor/backend.js";
 import { TINY } from "./fixtures/macs-tiny.js";
+import { startWebgpu } from "../helpers/webgpu.js";
 
 tf.env().set("PROD", true);
 
@@ -29,17 +29,7 @@ let root = "";
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), "macs-webgpu-test-"));
-  const probe = await probeBackend("webgpu");
-  if (!probe.available) {
-    unavailable = `webgpu: ${probe.reason ?? "unavailable"}`;
-    return;
-  }
-  try {
-    await useBackend("webgpu");
-    unavailable = null;
-  } catch (e) {
-    unavailable = (e as Error).message;
-  }
+  unavailable = await startWebgpu();
 });
 after(async () => {
   await rm(root, { recursive: true, force: true });

@@ -10,8 +10,9 @@ import { before, describe, it, type TestContext } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { mlp } from "../../src/rl/networks.js";
 import { Rng } from "../../src/structure/random-source.js";
-import { deviceReport, formatDeviceReport, probeBackend, useBackend } from "../../src/tensor/backend.js";
+import { deviceReport, formatDeviceReport, useBackend } from "../../src/tensor/backend.js";
 import { maxAbsDiff } from "./backends.js";
+import { startWebgpu } from "../helpers/webgpu.js";
 
 tf.env().set("PROD", true);
 
@@ -19,17 +20,7 @@ tf.env().set("PROD", true);
 let unavailable: string | null = "not probed";
 
 before(async () => {
-  const probe = await probeBackend("webgpu");
-  if (!probe.available) {
-    unavailable = `webgpu: ${probe.reason ?? "unavailable"}`;
-    return;
-  }
-  try {
-    await useBackend("webgpu");
-    unavailable = null;
-  } catch (e) {
-    unavailable = (e as Error).message;
-  }
+  unavailable = await startWebgpu();
 });
 
 /** Skips the test with the probe's reason when webgpu cannot run; true when it can. */
