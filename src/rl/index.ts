@@ -37,6 +37,7 @@ export {
   MACS_DEFAULT_CONFIG,
   MACS_TRAINING_COMPOSITIONS,
   MACS_ZERO_SHOT,
+  exportMacsPolicy,
   latestCheckpoint,
   loadMacsPolicy,
   macs,
