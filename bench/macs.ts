@@ -9,6 +9,17 @@
  *   node --import tsx bench/macs.ts [--count 10] [--seed 1] [--policy data/policies/macs-ionic]
  *        [--methods macs,fire,bfgs,bfgsls,fire+bfgsls,mdmin,cg] [--sets all|training|zero-shot]
  *        [--workers 2] [--out bench/results] [--with earlier.json]
+ *        [--batched | --unbatched] [--forces each|batched] [--help]
+ *
+ * Quickest check: `--count 1 --sets zero-shot --methods macs` (6 sets of one structure each).
+ *
+ * `--batched` runs the macs method through `relaxBatchWithPolicy` (src/envs/batch-relax.ts): each test
+ * set relaxes in lockstep in this process, one policy call for all its atoms per step, and with
+ * `--forces batched` one TensorFlow.js force call for all its structures per step (the ionic model's
+ * batched twin). It is on by default when the backend in use (the automatic choice) is webgpu or
+ * tfjs-node-gpu, where `--forces` then defaults to batched; `--unbatched` turns it off. The other
+ * methods run as before. Batched T_mean is the set's lockstep wall time divided by its structures
+ * (throughput, not the paper's one-core time per relaxation); N_mean, C_mean and P_F are as unbatched.
  *
  * Relaxations run in parallel on worker threads, one core each (T_mean is per relaxation, as the
  * paper times each optimisation on one core). `--with` adds the rows of an earlier run's JSON (same
@@ -20,11 +31,15 @@ import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { SHIPPED_POLICY } from "../src/cli/demo.js";
+import { ionic } from "../src/calculators/ionic.js";
+import { relaxBatchWithPolicy } from "../src/envs/batch-relax.js";
 import { experiment, random, type MethodLike } from "../src/experiment/index.js";
 import type { ReportSummaryRow } from "../src/notebook/report.js";
 import { optimizerFromName } from "../src/optimizers/index.js";
-import { macs, MACS_TRAINING_COMPOSITIONS, MACS_ZERO_SHOT } from "../src/rl/macs.js";
+import { loadMacsPolicy, macs, MACS_TRAINING_COMPOSITIONS, MACS_ZERO_SHOT, type MacsPolicy } from "../src/rl/macs.js";
 import { parseFormula } from "../src/structure/formula.js";
+import { randomCrystals } from "../src/structure/random.js";
+import { currentBackend, useBackend } from "../src/tensor/backend.js";
 
 const { values } = parseArgs({
   options: {
@@ -36,14 +51,41 @@ const { values } = parseArgs({
     workers: { type: "string", default: String(availableParallelism()) },
     out: { type: "string", default: "bench/results" },
     with: { type: "string", multiple: true },
+    batched: { type: "boolean" },
+    unbatched: { type: "boolean" },
+    forces: { type: "string" },
+    help: { type: "boolean", short: "h" },
   },
 });
+if (values.help) {
+  const text = readFileSync(new URL(import.meta.url), "utf8");
+  console.log(text.slice(text.indexOf("/**") + 3, text.indexOf("*/")).replace(/^ \* ?/gm, "").trim());
+  process.exit(0);
+}
+if (values.batched && values.unbatched) throw new RangeError("--batched and --unbatched: give one");
+if (values.forces !== undefined && values.forces !== "each" && values.forces !== "batched") throw new RangeError(`--forces must be each or batched, got ${values.forces}`);
 const count = Number(values.count);
 const seed = Number(values.seed);
 const workers = Number(values.workers);
 // "none": run nothing, only merge the --with files into one table.
 const names = values.methods === "none" ? [] : values.methods!.split(",");
 const ran = [...names];
+
+// The batched path (macs only): on by default on a GPU backend.
+const onGpu = async (): Promise<boolean> => {
+  const backend = currentBackend() ?? (await useBackend());
+  return backend === "webgpu" || backend === "tfjs-node-gpu";
+};
+const gpu = ran.includes("macs") && !values.unbatched && (values.batched === undefined || values.forces === undefined) ? await onGpu() : false;
+const batched = ran.includes("macs") && !values.unbatched && (values.batched ?? gpu);
+const forces = (values.forces as "each" | "batched" | undefined) ?? (gpu ? "batched" : "each");
+let batchPolicy: MacsPolicy | null = null;
+if (batched) {
+  batchPolicy = await loadMacsPolicy(values.policy!);
+  process.stderr.write(`macs: batched over each test set, forces ${forces}, backend ${currentBackend()}\n`);
+}
+/** Methods that run through the experiment (macs is not one of them when batched). */
+const viaExperiment = batched ? ran.filter((n) => n !== "macs") : ran;
 
 /** Atoms per formula unit. */
 const unit = (formula: string): number => [...parseFormula(formula).values()].reduce((a, b) => a + b, 0);
@@ -67,7 +109,7 @@ if (values.sets !== "training") {
   for (const composition of MACS_ZERO_SHOT) for (const f of [1, 2]) sets.push({ composition, atoms: f * ZERO_SHOT_K[composition]!, zeroShot: true });
 }
 
-const methods = (): MethodLike[] => ran.map((n) => (n === "macs" ? macs({ policy: values.policy }) : optimizerFromName(n)));
+const methods = (): MethodLike[] => viaExperiment.map((n) => (n === "macs" ? macs({ policy: values.policy }) : optimizerFromName(n)));
 
 interface Row extends ReportSummaryRow {
   set: string;
@@ -79,30 +121,54 @@ const rows: Row[] = [];
 const started = Date.now();
 for (const s of ran.length > 0 ? sets : []) {
   const t0 = Date.now();
-  const run = await experiment(`bench-macs-${s.composition}-${s.atoms}`)
-    .structures(random({ composition: s.composition, atoms: s.atoms, count, seed }))
-    .calculator("ionic")
-    .methods(methods())
-    .fmax(0.05)
-    .steps(1000)
-    .seed(seed)
-    .workers(workers)
-    .store(join(values.out!, "runs"))
-    .run();
   const num = (x: unknown): number | null => (typeof x === "number" && Number.isFinite(x) ? x : null);
-  for (const r of run.summary().objects() as Record<string, unknown>[]) {
+  const set = `${s.composition} ${s.atoms}${s.zeroShot ? "*" : ""}`;
+  if (batchPolicy) {
+    // The experiment's structures: random({ ..., count, seed }) draws randomCrystals with the same seed.
+    const crystals = randomCrystals({ composition: s.composition, atoms: s.atoms, count, seed });
+    const tb = performance.now();
+    const out = await relaxBatchWithPolicy(crystals, ionic(), batchPolicy, { forces, fmax: 0.05, steps: 1000 });
+    const perStructure = (performance.now() - tb) / 1000 / crystals.length;
+    const ok = out.filter((o) => o.converged);
+    const avg = (xs: number[]): number | null => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
     rows.push({
-      set: `${s.composition} ${s.atoms}${s.zeroShot ? "*" : ""}`,
+      set,
       composition: s.composition,
       atoms: s.atoms,
       zeroShot: s.zeroShot,
-      method: String(r["method"]),
-      n: Number(r["count"]),
-      N_mean: num(r["N_mean"]),
-      C_mean: num(r["C_mean"]),
-      T_mean: num(r["T_mean"]),
-      P_F: Number(r["P_F"]),
+      method: "macs",
+      n: out.length,
+      N_mean: avg(ok.map((o) => o.steps)),
+      C_mean: avg(ok.map((o) => o.forceCalls)),
+      T_mean: ok.length ? perStructure : null,
+      P_F: (100 * (out.length - ok.length)) / out.length,
     });
+  }
+  if (viaExperiment.length > 0) {
+    const run = await experiment(`bench-macs-${s.composition}-${s.atoms}`)
+      .structures(random({ composition: s.composition, atoms: s.atoms, count, seed }))
+      .calculator("ionic")
+      .methods(methods())
+      .fmax(0.05)
+      .steps(1000)
+      .seed(seed)
+      .workers(workers)
+      .store(join(values.out!, "runs"))
+      .run();
+    for (const r of run.summary().objects() as Record<string, unknown>[]) {
+      rows.push({
+        set,
+        composition: s.composition,
+        atoms: s.atoms,
+        zeroShot: s.zeroShot,
+        method: String(r["method"]),
+        n: Number(r["count"]),
+        N_mean: num(r["N_mean"]),
+        C_mean: num(r["C_mean"]),
+        T_mean: num(r["T_mean"]),
+        P_F: Number(r["P_F"]),
+      });
+    }
   }
   process.stderr.write(`${s.composition} ${s.atoms}: ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
 }
@@ -143,7 +209,7 @@ const md = [
 ].join("\n");
 const machine = `${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores`;
 const header = `MACS benchmark (ionic model, fmax 0.05 eV/Å, 1000 steps): ${count} structures per set, seed ${seed}, ${workers} workers; ` +
-  `${new Date().toISOString().slice(0, 10)}, ${machine}; policy ${values.policy}; cells are N_mean / C_mean / T_mean (s) / P_F (%); * = zero-shot composition`;
+  `${new Date().toISOString().slice(0, 10)}, ${machine}; policy ${values.policy}${batched ? ` (batched, forces ${forces}, ${currentBackend()}; T_mean = set wall / structures)` : ""}; cells are N_mean / C_mean / T_mean (s) / P_F (%); * = zero-shot composition`;
 console.log(header + "\n\n" + md + `\n\nwall ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
 mkdirSync(values.out!, { recursive: true });
@@ -151,5 +217,6 @@ const stem = join(values.out!, `macs-${new Date().toISOString().slice(0, 10)}`);
 writeFileSync(`${stem}.md`, header + "\n\n" + md + "\n");
 const cols = ["set", "composition", "atoms", "zeroShot", "method", "n", "N_mean", "C_mean", "T_mean", "P_F"] as const;
 writeFileSync(`${stem}.csv`, [cols.join(","), ...rows.map((r) => cols.map((c) => String(r[c] ?? "")).join(","))].join("\n") + "\n");
-writeFileSync(`${stem}.json`, JSON.stringify({ date: new Date().toISOString(), machine, count, seed, workers, policy: values.policy, rows, average }, null, 1) + "\n");
+writeFileSync(`${stem}.json`, JSON.stringify({ date: new Date().toISOString(), machine, count, seed, workers, policy: values.policy, batched: batched ? { forces, backend: currentBackend() } : false, rows, average }, null, 1) + "\n");
 console.log(`wrote ${stem}.{md,csv,json}`);
+batchPolicy?.dispose();

@@ -8,6 +8,7 @@ export * from "./state.js";
 export * from "./sources.js";
 export * from "./relaxation-game.js";
 export * from "./batch.js";
+export * from "./batch-relax.js";
 export * from "./policy.js";
 export * from "./teacher.js";
 export * from "./crystal-gym/index.js";
