@@ -14,6 +14,7 @@
  * displaySink().figure(forceConvergenceFigure(run.metrics(), { fmax: 0.05 }));
  */
 import type { Figure } from "./display-sink.js";
+import type { TrainRecord } from "./method.js";
 
 /** Rows as an array, or an arquero table (anything with `objects()`). */
 export type Rows<T> = readonly T[] | { objects(): object[] };
@@ -342,6 +343,56 @@ export function forceCallsBar(
       xaxis: { title: { text: "method" } },
       yaxis: { title: { text: "force calls" } },
       showlegend: false,
+    },
+  };
+}
+
+/**
+ * MACS training as one figure of three panels sharing the step axis: episodic returns with their moving
+ * average, the batch's fmax (median, min-max band, the 0.05 eV/Å target; log scale), and the critic,
+ * imitation and actor losses; the imitation phase is shaded. `records` are `macsTraining`'s; redraw it
+ * with `livePlot(...).update(macsTrainingFigure(records, ...))` as they come.
+ */
+export function macsTrainingFigure(records: readonly TrainRecord[], options: { imitationSteps?: number; title?: string } = {}): Figure {
+  const { imitationSteps = 0, title = "MACS training" } = options;
+  const num = (r: TrainRecord, k: string): number | null => (typeof r[k] === "number" && Number.isFinite(r[k]) ? (r[k] as number) : null);
+  const steps = (rs: readonly TrainRecord[]) => rs.map((r) => r.step);
+  const col = (rs: readonly TrainRecord[], k: string) => rs.map((r) => num(r, k));
+  const episodes = records.filter((r) => num(r, "charts/episodic_return") !== null);
+  const logs = records.filter((r) => num(r, "charts/fmax_median") !== null);
+  const returns = col(episodes, "charts/episodic_return") as number[];
+  // the moving average once per step (episodes that end on the same step share one x)
+  const ema = emaSmooth(returns, 0.9);
+  const at = episodes.map((r, i) => i).filter((i) => i + 1 === episodes.length || episodes[i + 1]!.step !== episodes[i]!.step);
+  const last = records.length ? records[records.length - 1]!.step : 0;
+  const data: Record<string, unknown>[] = [
+    { x: steps(episodes), y: returns, type: "scatter", mode: "markers", name: "episodic return", marker: { size: 4, opacity: 0.35, color: "#1f77b4" } },
+    { x: at.map((i) => episodes[i]!.step), y: at.map((i) => ema[i]), type: "scatter", mode: "lines", name: "return, moving average", line: { color: "#1f77b4" } },
+    { x: steps(logs), y: col(logs, "charts/fmax_max"), yaxis: "y2", type: "scatter", mode: "lines", line: { width: 0, color: "#ff7f0e" }, name: "fmax, max of the batch", showlegend: false, hoverinfo: "skip" },
+    { x: steps(logs), y: col(logs, "charts/fmax_min"), yaxis: "y2", type: "scatter", mode: "lines", line: { width: 0, color: "#ff7f0e" }, fill: "tonexty", fillcolor: "rgba(255,127,14,0.2)", name: "fmax, min-max of the batch" },
+    { x: steps(logs), y: col(logs, "charts/fmax_median"), yaxis: "y2", type: "scatter", mode: "lines", line: { color: "#ff7f0e" }, name: "fmax, median of the batch" },
+    { x: [0, last], y: [0.05, 0.05], yaxis: "y2", type: "scatter", mode: "lines", line: { dash: "dash", color: "grey" }, name: "fmax target 0.05 eV/Å" },
+  ];
+  for (const [k, colour] of [["losses/qf_loss", "#2ca02c"], ["losses/imitation_loss", "#9467bd"], ["losses/actor_loss", "#d62728"]]) {
+    const rs = logs.filter((r) => num(r, k!) !== null);
+    if (rs.length) data.push({ x: steps(rs), y: col(rs, k!), yaxis: "y3", type: "scatter", mode: "lines", line: { color: colour }, name: k!.replace("losses/", "") });
+  }
+  return {
+    data,
+    layout: {
+      title: { text: `${title}: step ${last.toLocaleString()}` },
+      height: 720,
+      legend: { traceorder: "normal" },
+      grid: { rows: 3, columns: 1, pattern: "coupled", roworder: "top to bottom" },
+      xaxis: { title: { text: "env steps (summed over structures)" } },
+      yaxis: { title: { text: "episodic return" } },
+      yaxis2: { title: { text: "fmax (eV/Å)" }, type: "log" },
+      yaxis3: { title: { text: "loss" } },
+      shapes: [{ type: "rect", xref: "x", yref: "paper", x0: 0, x1: Math.min(imitationSteps, last), y0: 0, y1: 1, fillcolor: "rgba(148,103,189,0.08)", line: { width: 0 }, layer: "below" }],
+      annotations: [
+        { text: "imitation: the teacher moves the atoms", x: Math.min(imitationSteps, last) / 2, y: 1.02 },
+        ...(last > imitationSteps ? [{ text: "SAC: the policy moves them", x: (imitationSteps + last) / 2, y: 1.02 }] : []),
+      ].filter(() => last > 0).map((a) => ({ ...a, xref: "x", yref: "paper", showarrow: false, yanchor: "bottom", font: { size: 11, color: "#555" } })),
     },
   };
 }

@@ -57,6 +57,7 @@ export { DataTable, ResultTable, summarize, compareRuns, RESULT_COLUMNS, type Pl
 export {
   forceConvergenceFigure,
   learningCurveFigure,
+  macsTrainingFigure,
   forceCallsBar,
   emaSmooth,
   type ConvergenceOptions,

@@ -7,6 +7,7 @@ import {
   forceCallsBar,
   forceConvergenceFigure,
   learningCurveFigure,
+  macsTrainingFigure,
   ResultTable,
   summarize,
 } from "../../src/experiment/index.js";
@@ -114,6 +115,28 @@ describe("figures", () => {
     assert.deepEqual(bySeed.data[2]!["y"], emaSmooth([0, 1, 2], 0.9));
     assert.throws(() => learningCurveFigure([{ step: 1, loss: 2 }]), /no metric given/);
     assert.deepEqual(learningCurveFigure([{ step: 1, loss: 2 }], { metric: "loss" }).data[0]!["y"], [2]);
+  });
+
+  it("MACS training: returns, batch fmax and losses on one step axis, the imitation phase shaded", () => {
+    const records = [
+      { step: 8, "charts/fmax_median": 3, "charts/fmax_min": 1, "charts/fmax_max": 9, "losses/qf_loss": 0.5, "losses/imitation_loss": 2 },
+      { step: 16, "charts/episodic_return": 4 },
+      { step: 16, "charts/episodic_return": 6 },
+      { step: 24, "charts/fmax_median": 0.5, "charts/fmax_min": 0.04, "charts/fmax_max": 2, "losses/qf_loss": 0.25, "losses/actor_loss": -1 },
+    ];
+    const fig = macsTrainingFigure(records, { imitationSteps: 16, title: "t" });
+    const byName = new Map(fig.data.map((d) => [d["name"], d]));
+    assert.deepEqual(byName.get("episodic return")!["y"], [4, 6]);
+    assert.deepEqual(byName.get("return, moving average")!["x"], [16]); // one point per step
+    assert.deepEqual(byName.get("fmax, median of the batch")!["y"], [3, 0.5]);
+    assert.deepEqual(byName.get("qf_loss")!["y"], [0.5, 0.25]);
+    assert.deepEqual(byName.get("imitation_loss")!["x"], [8]);
+    assert.deepEqual(byName.get("actor_loss")!["x"], [24]);
+    const layout = fig.layout as { shapes: { x1: number }[]; yaxis2: { type: string }; title: { text: string } };
+    assert.equal(layout.shapes[0]!.x1, 16);
+    assert.equal(layout.yaxis2.type, "log");
+    assert.equal(layout.title.text, "t: step 24");
+    assert.equal(macsTrainingFigure([]).data.filter((d) => d["name"]?.toString().includes("loss")).length, 0);
   });
 
   it("force-call bars: C_mean over converged runs with sd error bars and failure %", () => {
