@@ -10,8 +10,9 @@ import { emptyBatch, type Batch } from "../src/rl/replay-buffer.js";
 import type { Crystal } from "../src/structure/crystal.js";
 import { Rng } from "../src/structure/random-source.js";
 
-/** The shortest of `runs` timed calls of `f` (ms). */
-export function best(runs: number, f: () => unknown): number {
+/** The shortest of `runs` timed calls of `f` (ms), after `warmup` untimed ones. */
+export function best(runs: number, f: () => unknown, warmup = 0): number {
+  for (let k = 0; k < warmup; k++) f();
   let t = Infinity;
   for (let k = 0; k < runs; k++) {
     const t0 = performance.now();

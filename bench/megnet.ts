@@ -18,6 +18,7 @@ import type { CrystalGraph } from "../src/envs/crystal-gym/types.js";
 import { Megnet } from "../src/rl/megnet.js";
 import { Rng } from "../src/structure/random-source.js";
 import { deviceReport, formatDeviceReport, useBackend } from "../src/tensor/backend.js";
+import { best } from "./common.js";
 
 const quick = process.argv.includes("--quick");
 tf.env().set("PROD", true); // no "install tfjs-node" banner from the cpu backend
@@ -42,18 +43,6 @@ function observations(name: string, count: number, seed: number): CrystalGraph[]
   });
 }
 
-/** Best of `runs` timed calls after `warmup` untimed ones (ms). */
-function time(runs: number, warmup: number, f: () => void): number {
-  for (let k = 0; k < warmup; k++) f();
-  let best = Infinity;
-  for (let k = 0; k < runs; k++) {
-    const t0 = performance.now();
-    f();
-    best = Math.min(best, performance.now() - t0);
-  }
-  return best;
-}
-
 const cases = [
   { label: "64 x 5 sites", graphs: observations("perovskite", 64, 1) },
   { label: "64 x 8 sites", graphs: observations("rocksalt-conventional", 64, 2) },
@@ -73,25 +62,25 @@ for (const backend of backends) {
   const net = new Megnet({ vocabulary: VOCAB }, VOCAB, 1);
   const opt = tf.train.adam(2.5e-4); // spec §6.2 DQN's learning rate
   const [runs, warmup] = backend === "wasm" ? [5, 2] : [2, 1];
-  record("forward, 1 graph (acting)", backend, time(runs * 4, warmup, () => {
+  record("forward, 1 graph (acting)", backend, best(runs * 4, () => {
     const y = net.apply(single);
     y.dataSync();
     y.dispose();
-  }));
+  }, warmup));
   for (const c of cases) {
     const edges = c.graphs.reduce((n, g) => n + g.edgeSrc.length, 0);
     const label = `${c.label} (${edges} edges)`;
-    record(`forward, ${label}`, backend, time(runs, warmup, () => {
+    record(`forward, ${label}`, backend, best(runs, () => {
       const y = net.apply(c.graphs);
       y.dataSync();
       y.dispose();
-    }));
+    }, warmup));
     const target = tf.randomNormal([c.graphs.length, VOCAB], 0, 1, "float32", 5);
-    record(`train step, ${label}`, backend, time(runs, warmup, () => {
+    record(`train step, ${label}`, backend, best(runs, () => {
       const loss = opt.minimize(() => tf.mean(tf.square(tf.sub(net.apply(c.graphs), target))) as tf.Scalar, true, net.variables as tf.Variable[])!;
       loss.dataSync();
       loss.dispose();
-    }));
+    }, warmup));
     target.dispose();
   }
   console.log(`  (${net.parameterCount} parameters in ${net.variables.length} variables)`);

@@ -19,24 +19,10 @@ import * as tf from "@tensorflow/tfjs";
 import { layersMlp, mlp } from "../src/rl/networks.js";
 import { Sac } from "../src/rl/sac.js";
 import { deviceReport, formatDeviceReport, useBackend } from "../src/tensor/backend.js";
-import { sacBatch, TORCH_SAC } from "./common.js";
+import { best, sacBatch, TORCH_SAC } from "./common.js";
 
 const quick = process.argv.includes("--quick");
 tf.env().set("PROD", true); // no "install tfjs-node" banner from the cpu backend
-
-const batchOf = sacBatch;
-
-/** Best of `runs` timed calls after `warmup` untimed ones (ms). */
-function time(runs: number, warmup: number, f: () => unknown): number {
-  for (let k = 0; k < warmup; k++) f();
-  let best = Infinity;
-  for (let k = 0; k < runs; k++) {
-    const t0 = performance.now();
-    f();
-    best = Math.min(best, performance.now() - t0);
-  }
-  return best;
-}
 
 interface Row {
   what: string;
@@ -50,8 +36,8 @@ const record = (what: string, backend: string, networks: string, ms: number): vo
   console.log(`${what.padEnd(22)} ${backend.padEnd(26)} ${networks.padEnd(20)} ${ms.toFixed(ms < 10 ? 2 : 0).padStart(8)} ms`);
 };
 
-const obs40 = batchOf(40, 1).obs;
-const obs1000 = batchOf(1000, 2).obs;
+const obs40 = sacBatch(40, 1).obs;
+const obs1000 = sacBatch(1000, 2).obs;
 
 console.log(`${"".padEnd(22)} ${"backend".padEnd(26)} ${"networks".padEnd(20)} ${"time".padStart(8)}`);
 for (const backend of ["wasm", "cpu"] as const) {
@@ -60,19 +46,19 @@ for (const backend of ["wasm", "cpu"] as const) {
   const label = backend === "wasm" ? `wasm${report.wasm?.simd ? " SIMD" : ""} 1 thread` : "cpu (JS)";
   for (const [kind, factory] of [["explicit transpose", mlp], ["tf.layers (naive)", layersMlp]] as const) {
     const sac = new Sac({ batchSize: 8192 }, { network: factory });
-    sac.normaliser!.update(batchOf(1000, 3).obs);
+    sac.normaliser!.update(sacBatch(1000, 3).obs);
     for (const n of [1024, 8192]) {
       const slow = backend === "cpu" || kind !== "explicit transpose";
       if (n === 8192 && quick && slow) continue;
       if (n === 8192 && backend === "cpu" && kind !== "explicit transpose") continue; // about 30 s a run
-      const batch = batchOf(n, 4);
+      const batch = sacBatch(n, 4);
       const [runs, warmup] = backend === "cpu" ? (n === 8192 ? [1, 0] : [2, 1]) : slow ? [2, 1] : [5, 2];
-      record(`update, batch ${n}`, label, kind, time(runs, warmup, () => sac.update(batch)));
+      record(`update, batch ${n}`, label, kind, best(runs, () => sac.update(batch), warmup));
     }
     if (kind === "explicit transpose") {
       for (const [n, obs] of [[40, obs40], [1000, obs1000]] as const) {
-        record(`policy forward, ${n}`, label, kind, time(backend === "cpu" ? 20 : 50, 5, () => sac.act(obs, { deterministic: true })));
-        record(`policy sample, ${n}`, label, kind, time(backend === "cpu" ? 20 : 50, 5, () => sac.act(obs)));
+        record(`policy forward, ${n}`, label, kind, best(backend === "cpu" ? 20 : 50, () => sac.act(obs, { deterministic: true }), 5));
+        record(`policy sample, ${n}`, label, kind, best(backend === "cpu" ? 20 : 50, () => sac.act(obs), 5));
       }
     }
     sac.dispose();
