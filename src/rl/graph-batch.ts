@@ -16,6 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { CrystalGraph } from "../envs/crystal-gym/types.js";
+import { segmentSumRows, takeRows } from "../tensor/ops.js";
 
 /** Width of the global state: a, b, c (Å), α, β, γ (degrees), p̂ (spec §1.2). */
 export const STATE_SIZE = 7;
@@ -222,23 +223,10 @@ export function graphTensors(p: PackedGraphs): GraphTensors {
 // ---- Segment operations over the packed axes -------------------------------------------------------
 //
 // Why not tf.gather / tf.unsortedSegmentSum: the wasm backend has no UnsortedSegmentSum kernel, and
-// tf.gather's gradient is an unsorted segment sum, so neither trains on wasm; the cpu backend's
-// UnsortedSegmentSum loops over segments (O(segments x rows)). ScatterND sums duplicate indices on
-// both backends and is fast (wasm, [4096, 64] into 512 rows: 0.15 ms); on wasm GatherND is ~10x
-// faster than GatherV2 for the same rows, on cpu GatherV2 is the faster. Each op below carries its
-// own gradient (a gather's is a segment sum and vice versa); the index tensors are saved with the op
+// tf.gather's gradient is an unsorted segment sum, which the wasm backend lacks (tensor/ops.ts says
+// why takeRows and segmentSumRows are ScatterND and GatherND/GatherV2). Each op below carries its own
+// gradient (a gather's is a segment sum and vice versa); the index tensors are saved with the op
 // because the caller's tidy disposes them before the backward pass runs.
-
-/** Rows `idx` ([M, 1] int32) of x [R, D], without a gradient. */
-function gatherPlain(x: tf.Tensor2D, idx: tf.Tensor2D): tf.Tensor2D {
-  if (tf.getBackend() === "wasm") return tf.gatherND(x, idx) as tf.Tensor2D;
-  return tf.gather(x, tf.reshape(idx, [idx.shape[0]])) as tf.Tensor2D;
-}
-
-/** out[r] = Σ_{i: idx[i] = r} x[i] for r < rows, without a gradient. */
-function scatterPlain(x: tf.Tensor2D, idx: tf.Tensor2D, rows: number): tf.Tensor2D {
-  return tf.scatterND(idx, x, [rows, x.shape[1]]) as tf.Tensor2D;
-}
 
 /** Rows `idx` ([M, 1] int32, values < x.shape[0]) of x [R, D]: [M, D]. Differentiable in x. */
 export function gatherRows(x: tf.Tensor2D, idx: tf.Tensor2D): tf.Tensor2D {
@@ -246,8 +234,8 @@ export function gatherRows(x: tf.Tensor2D, idx: tf.Tensor2D): tf.Tensor2D {
   const f = tf.customGrad((a, save) => {
     (save as tf.GradSaveFunc)([idx]);
     return {
-      value: gatherPlain(a as tf.Tensor2D, idx),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => scatterPlain(dy as tf.Tensor2D, saved[0] as tf.Tensor2D, rows),
+      value: takeRows(a as tf.Tensor2D, idx),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => segmentSumRows(dy as tf.Tensor2D, saved[0] as tf.Tensor2D, rows),
     };
   });
   return f(x) as tf.Tensor2D;
@@ -258,8 +246,8 @@ export function segmentSum(x: tf.Tensor2D, idx: tf.Tensor2D, rows: number): tf.T
   const f = tf.customGrad((a, save) => {
     (save as tf.GradSaveFunc)([idx]);
     return {
-      value: scatterPlain(a as tf.Tensor2D, idx, rows),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => gatherPlain(dy as tf.Tensor2D, saved[0] as tf.Tensor2D),
+      value: segmentSumRows(a as tf.Tensor2D, idx, rows),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => takeRows(dy as tf.Tensor2D, saved[0] as tf.Tensor2D),
     };
   });
   return f(x) as tf.Tensor2D;
@@ -274,8 +262,8 @@ function segmentMaxShift(x: tf.Tensor2D, idx: tf.Tensor2D, pad: tf.Tensor2D, seg
   const width = pad.shape[0] / segments;
   const f = tf.customGrad((a) => ({
     value: tf.tidy(() => {
-      const padded = tf.reshape(gatherPlain(a as tf.Tensor2D, pad), [segments, width]);
-      return gatherPlain(tf.max(padded, 1, true) as tf.Tensor2D, idx);
+      const padded = tf.reshape(takeRows(a as tf.Tensor2D, pad), [segments, width]);
+      return takeRows(tf.max(padded, 1, true) as tf.Tensor2D, idx);
     }),
     gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
   }));

@@ -33,3 +33,23 @@ export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
 export function columnSums(x: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]) as tf.Tensor1D);
 }
+
+/*
+ * Row gathers and segment sums, without gradients (rl/graph-batch.ts wraps them with their own; the
+ * batched calculators need none). The wasm backend has no UnsortedSegmentSum kernel (and cpu's loops
+ * over segments), while ScatterND sums duplicate indices on every backend and is fast (wasm, [4096, 64]
+ * into 512 rows: 0.15 ms). On wasm GatherND is ~10x faster than GatherV2 for the same rows; on cpu
+ * GatherV2 is the faster (2^20 indices into 2560 values: wasm GatherND 3 ms, GatherV2 46 ms; cpu
+ * GatherV2 83 ms, GatherND 540 ms).
+ */
+
+/** Rows `column` ([M, 1] int32) of x along its first axis: [M, ...]; `flat` is the same index as [M], if the caller keeps one. */
+export function takeRows<T extends tf.Tensor>(x: T, column: tf.Tensor2D, flat?: tf.Tensor1D): T {
+  if (tf.getBackend() === "wasm") return tf.gatherND(x, column) as T;
+  return tf.tidy(() => tf.gather(x, flat ?? tf.reshape(column, [column.shape[0]]))) as T;
+}
+
+/** out[r] = Σ_{i: column[i] = r} x[i] along the first axis, `rows` rows (0 where none). */
+export function segmentSumRows<T extends tf.Tensor>(x: T, column: tf.Tensor2D, rows: number): T {
+  return tf.scatterND(column, x, [rows, ...x.shape.slice(1)]) as T;
+}

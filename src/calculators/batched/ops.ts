@@ -1,16 +1,11 @@
 /**
- * Plain (gradient-free) gather and segment-sum ops for the batched calculators, each written the way
- * that is fast on the backend in use. Forces here are analytic, so nothing needs a gradient; the
- * differentiable versions MEGNet trains through live in rl/graph-batch.ts, whose measurements this
- * mirrors: the wasm backend has no UnsortedSegmentSum kernel (and cpu's loops over segments), while
- * ScatterND sums duplicate indices on every backend and is fast; on wasm GatherND is far faster than
- * GatherV2 for the same elements, on cpu GatherV2 is the faster (this machine, tfjs 4.22, 2^20 indices
- * into 2560 values: wasm GatherND 3 ms, GatherV2 46 ms; cpu GatherV2 83 ms, GatherND 540 ms).
- *
- * An index is kept in both shapes the ops want: `flat` [M] (GatherV2) and `column` [M, 1] (GatherND,
- * ScatterND), one buffer (a reshape shares the data).
+ * Gather and segment-sum ops for the batched calculators on an `Index` kept in both shapes the fast ops
+ * take (tensor/ops.ts: `takeRows`, `segmentSumRows`, and why they are what they are): `flat` [M]
+ * (GatherV2) and `column` [M, 1] (GatherND, ScatterND), one buffer (a reshape shares the data). Forces
+ * here are analytic, so nothing needs a gradient.
  */
 import * as tf from "@tensorflow/tfjs";
+import { segmentSumRows, takeRows } from "../../tensor/ops.js";
 
 /** An int32 index tensor in the two shapes the ops take. */
 export interface Index {
@@ -31,15 +26,14 @@ export function disposeIndex(index: Index): void {
   index.column.dispose();
 }
 
-/** x[idx] along the first axis: [R, ...] -> [M, ...]. */
+/** x[idx] along the first axis: [R, ...] -> [M, ...] (tensor/ops' takeRows, the fast op per backend). */
 export function gatherRows<T extends tf.Tensor>(x: T, idx: Index): T {
-  if (tf.getBackend() === "wasm") return tf.gatherND(x, idx.column) as T;
-  return tf.gather(x, idx.flat) as T;
+  return takeRows(x, idx.column, idx.flat);
 }
 
 /** out[r] = Σ_{i: idx[i] = r} x[i] along the first axis, `rows` segments (0 where empty). */
 export function segmentSum<T extends tf.Tensor>(x: T, idx: Index, rows: number): T {
-  return tf.scatterND(idx.column, x, [rows, ...x.shape.slice(1)]) as T;
+  return segmentSumRows(x, idx.column, rows);
 }
 
 /**
