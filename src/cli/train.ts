@@ -14,7 +14,8 @@ crystal-rl train export FROM TO [--note TEXT]
 
   ${summary}.
   --steps is env steps summed over the K parallel structures (CleanRL's global_step; the paper ~80,000).
-  --out DIR holds config.json, latest.json and checkpoints/step-N/{agent,policy,buffer,progress.json};
+  --out DIR holds config.json, metrics.jsonl (every record), latest.json and
+  checkpoints/step-N/{agent,policy,buffer,progress.json};
   --resume continues from it after the process was killed (--no-buffer: the replay buffer is not saved,
   and is lost on resume). A progress line is printed every --every batch steps (default 10).
   --init DIR starts a new run from the networks and normaliser of another (training folder, step folder

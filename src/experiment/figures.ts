@@ -354,7 +354,9 @@ export function forceCallsBar(
  * with `livePlot(...).update(macsTrainingFigure(records, ...))` as they come.
  */
 export function macsTrainingFigure(records: readonly TrainRecord[], options: { imitationSteps?: number; title?: string } = {}): Figure {
-  const { imitationSteps = 0, title = "MACS training" } = options;
+  const { title = "MACS training" } = options;
+  // the imitation phase from the options, else from the run's own first record (`config/imitation_steps`)
+  const imitationSteps = options.imitationSteps ?? Number(records.filter((r) => typeof r["config/imitation_steps"] === "number").pop()?.["config/imitation_steps"] ?? 0);
   const num = (r: TrainRecord, k: string): number | null => (typeof r[k] === "number" && Number.isFinite(r[k]) ? (r[k] as number) : null);
   const steps = (rs: readonly TrainRecord[]) => rs.map((r) => r.step);
   const col = (rs: readonly TrainRecord[], k: string) => rs.map((r) => num(r, k));
@@ -395,4 +397,13 @@ export function macsTrainingFigure(records: readonly TrainRecord[], options: { i
       ].filter(() => last > 0).map((a) => ({ ...a, xref: "x", yref: "paper", showarrow: false, yanchor: "bottom", font: { size: 11, color: "#555" } })),
     },
   };
+}
+
+/**
+ * The figure for a method's training records: `macsTrainingFigure` for MACS's (they carry the batch's
+ * fmax), `learningCurveFigure` for any other's. What `.train(...).live()` draws.
+ */
+export function trainingFigure(records: readonly TrainRecord[], options: { title?: string } = {}): Figure {
+  const macs = records.some((r) => typeof r["charts/fmax_median"] === "number" || typeof r["config/imitation_steps"] === "number");
+  return macs ? macsTrainingFigure(records, options) : learningCurveFigure(records as never, options);
 }

@@ -11,7 +11,7 @@ import type { PropertyName } from "../calculators/property.js";
 import type { VocabularyName } from "../envs/crystal-gym/vocabulary.js";
 import { displaySink, type Figure } from "./display-sink.js";
 import { learningCurveFigure } from "./figures.js";
-import { cutTornTail, readJsonl } from "./jsonl.js";
+import { cutTornTail, readJsonl } from "../io/jsonl.js";
 import { DataTable } from "./results.js";
 
 export type GymAlgorithmName = "ppo" | "dqn" | "rainbow" | "sac";

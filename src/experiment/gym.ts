@@ -51,7 +51,7 @@ import {
   type GymSettings,
   type GymTaskSettings,
 } from "./gym-store.js";
-import { JsonlAppender, writeJsonAtomic } from "./jsonl.js";
+import { JsonlAppender, writeJsonAtomic } from "../io/jsonl.js";
 import { createRunDir, machine, versions } from "./run-store.js";
 
 /** What an agent of any of the four algorithms offers the experiment. */

@@ -58,6 +58,7 @@ export {
   forceConvergenceFigure,
   learningCurveFigure,
   macsTrainingFigure,
+  trainingFigure,
   forceCallsBar,
   emaSmooth,
   type ConvergenceOptions,

@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node
 import { cpus, hostname, platform, release, arch, totalmem } from "node:os";
 import { join } from "node:path";
 import type { CalculatorDescription } from "./calculator-choice.js";
-import { readJson, readJsonl, writeJsonAtomic } from "./jsonl.js";
+import { readJson, readJsonl, writeJsonAtomic } from "../io/jsonl.js";
 import type { SourceDescription } from "./structures.js";
 
 /** One method of a run, as config.json lists it. */

@@ -21,7 +21,7 @@ import type { Crystal } from "../structure/crystal.js";
 import { describeCalculator, makeCalculator, type CalculatorChoice } from "./calculator-choice.js";
 import { displaySink, type Figure } from "./display-sink.js";
 import { learningCurveFigure, type LearningCurveOptions } from "./figures.js";
-import { readJson, readJsonl, writeJsonAtomic } from "./jsonl.js";
+import { readJson, readJsonl, writeJsonAtomic } from "../io/jsonl.js";
 import { checkWorkers } from "./workers.js";
 import { asMethod, rebuildMethod, type Method, type MethodLike } from "./method.js";
 import { ResultTable, relaxationTable, type DataTable, type PlotKind, type SummaryOptions } from "./results.js";

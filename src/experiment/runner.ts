@@ -16,9 +16,9 @@ import { calculatorNames } from "../calculators/registry.js";
 import type { Calculator } from "../calculators/calculator.js";
 import type { Crystal } from "../structure/crystal.js";
 import { displaySink, type LiveHandle } from "./display-sink.js";
-import { convergenceFigureFromSeries, learningCurveFigure, type FmaxSeries } from "./figures.js";
-import { JsonlAppender, writeJsonAtomic } from "./jsonl.js";
-import { drive, type Method, type MethodOutcome, type MethodStep } from "./method.js";
+import { convergenceFigureFromSeries, trainingFigure, type FmaxSeries } from "./figures.js";
+import { JsonlAppender, writeJsonAtomic } from "../io/jsonl.js";
+import { drive, type Method, type MethodOutcome, type MethodStep, type TrainRecord } from "./method.js";
 import {
   activeRuns,
   ensureDir,
@@ -323,7 +323,7 @@ function finish(ctx: ExecuteContext, status: RunStatus, state: RunStatus["state"
 
 function drawLearning(handle: LiveHandle, records: readonly TrainLine[]): void {
   try {
-    handle.figure(learningCurveFigure(records as never));
+    handle.figure(trainingFigure(records as readonly TrainRecord[], { title: `${records[0]!.method}: training` }));
   } catch {
     // no metric a learning curve knows yet: nothing to draw
   }

@@ -42,6 +42,7 @@ export {
   loadMacsPolicy,
   macs,
   macsConfig,
+  macsHistory,
   macsTraining,
   parseCompositions,
   trainMacs,

@@ -11,6 +11,7 @@
  *
  * Checkpoint folder (`checkpointDir`), written atomically as a whole:
  *   config.json                       the MacsConfig (written at the start)
+ *   metrics.jsonl                     every record, one line each (a resume cuts the steps it redoes)
  *   latest.json                       { path, step }: the newest COMPLETE checkpoint (replaced by rename)
  *   checkpoints/step-<n>/agent/       actor, critics, targets, log α, Adam states, normaliser, counters
  *   checkpoints/step-<n>/policy/      actor + frozen normaliser only (what `loadMacsPolicy` reads)
@@ -47,6 +48,7 @@ import { randomSource } from "../envs/sources.js";
 import { barzilaiBorweinPolicy } from "../envs/teacher.js";
 import { Rng } from "../structure/random-source.js";
 import { registerMethodKind, type Method, type TrainRecord } from "../experiment/method.js";
+import { JsonlAppender, readJsonl, writeJsonlAtomic } from "../io/jsonl.js";
 import type { RandomCrystalOptions } from "../structure/random.js";
 import { currentBackend, useBackend, type BackendChoice } from "../tensor/backend.js";
 import { ReplayBuffer } from "./replay-buffer.js";
@@ -209,6 +211,7 @@ export interface TrainMacsResult extends MacsProgress {
 }
 
 const PROGRESS_FORMAT = "crystal-rl/macs-progress@1";
+const METRICS_FILE = "metrics.jsonl";
 
 /** A full config from overrides, checked (a RangeError names the problem). */
 export function macsConfig(overrides: Partial<MacsConfig> = {}): MacsConfig {
@@ -310,7 +313,20 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
     maxSteps: config.maxEpisodeSteps,
   } as const;
   const batch = forces === "batched" ? await RelaxationBatch.create(batchOptions) : RelaxationBatch.createSync(batchOptions);
-  yield { step: progress.step, "charts/resumed": progress.resumes, "charts/buffer_size": buffer.size, backend, note: notes.join("; ") || undefined };
+  // Every record also goes to dir/metrics.jsonl; a resume first cuts the lines of the steps it redoes.
+  const log = dir ? openMetricsLog(dir, previous ? progress.step : -1) : undefined;
+  const logged = (r: TrainRecord): TrainRecord => {
+    log?.append(r);
+    return r;
+  };
+  yield logged({
+    step: progress.step,
+    "charts/resumed": progress.resumes,
+    "charts/buffer_size": buffer.size,
+    "config/imitation_steps": config.imitationSteps,
+    backend,
+    note: notes.join("; ") || undefined,
+  });
 
   const teacher = barzilaiBorweinPolicy();
   const noiseRng = new Rng(config.seed * 7_368_787 + progress.resumes);
@@ -357,7 +373,7 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
         progress.episodes++;
         if (info.converged) progress.converged++;
         if (info.blownUp) progress.blownUp++;
-        yield {
+        yield logged({
           step: progress.step,
           "charts/episodic_return": info.episodeReturn,
           "charts/episode_length": info.step,
@@ -365,7 +381,7 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
           "charts/episode_blown_up": info.blownUp ? 1 : 0,
           "charts/episode_fmax": info.fmax,
           "charts/episode_atoms": info.natoms,
-        };
+        });
       }
       obs = r.obs;
 
@@ -409,7 +425,7 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
           "charts/updates": progress.updates,
         };
         if (lastLosses) for (const [k, v] of Object.entries(lastLosses)) if (Number.isFinite(v)) record[k] = v;
-        yield record;
+        yield logged(record);
         window = { t: performance.now(), transitions: 0, updates: 0, envMs: 0, learnMs: 0 };
       }
 
@@ -420,6 +436,7 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
     progress.wallSeconds = wallBefore + (performance.now() - segmentStart) / 1000;
     return { ...progress, stopped: progress.step < config.totalTimesteps, checkpoint, config };
   } finally {
+    log?.close();
     pending?.dispose();
     batch.dispose();
     sac.dispose();
@@ -485,6 +502,22 @@ async function writeMacsCheckpoint(dir: string, sac: Sac, buffer: ReplayBuffer, 
     if (join("checkpoints", f) !== rel) await rm(join(dir, "checkpoints", f), { recursive: true, force: true });
   }
   return path;
+}
+
+/** dir/metrics.jsonl for appending, first cut to the records of steps ≤ `keepTo` (−1: none, a fresh run). */
+function openMetricsLog(dir: string, keepTo: number): JsonlAppender {
+  const path = join(dir, METRICS_FILE);
+  writeJsonlAtomic(path, readJsonl<TrainRecord>(path).filter((r) => r.step <= keepTo));
+  return new JsonlAppender(path);
+}
+
+/**
+ * The metric records of the training run in `dir` (its metrics.jsonl) up to its newest checkpoint: the
+ * history a resumed run continues, e.g. to redraw `macsTrainingFigure` before resuming. [] when none.
+ */
+export async function macsHistory(dir: string): Promise<TrainRecord[]> {
+  const upTo = (await exists(join(dir, "latest.json"))) ? (await latestCheckpoint(dir)).progress.step : -1;
+  return readJsonl<TrainRecord>(join(dir, METRICS_FILE)).filter((r) => r.step <= upTo);
 }
 
 /** The newest complete checkpoint under `dir`: its folder, config and progress. */

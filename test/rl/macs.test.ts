@@ -12,8 +12,10 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { ionic } from "../../src/calculators/ionic.js";
 import { relaxWithPolicy } from "../../src/envs/policy.js";
+import { consoleSink, experiment, random, registerDisplaySink, trainingFigure, type DisplaySink, type Figure } from "../../src/experiment/index.js";
 import { rebuildMethod, type TrainRecord } from "../../src/experiment/method.js";
-import { exportMacsPolicy, latestCheckpoint, loadMacsPolicy, macs, macsConfig, trainMacs } from "../../src/rl/macs.js";
+import { readJsonl } from "../../src/io/jsonl.js";
+import { exportMacsPolicy, latestCheckpoint, loadMacsPolicy, macs, macsConfig, macsHistory, trainMacs } from "../../src/rl/macs.js";
 import { ReplayBuffer } from "../../src/rl/replay-buffer.js";
 import { Sac } from "../../src/rl/sac.js";
 import { randomCrystal } from "../../src/structure/random.js";
@@ -67,6 +69,10 @@ describe("MACS training", () => {
     }
     const ep = records.find((m) => m["charts/episodic_return"] !== undefined)!;
     assert.ok((ep["charts/episode_length"] as number) <= 20);
+    // every record is in metrics.jsonl, in order, and the first says how long imitation lasts
+    assert.deepEqual(readJsonl(join(dir, "metrics.jsonl")), JSON.parse(JSON.stringify(records)));
+    assert.equal(records[0]!["config/imitation_steps"], TINY.imitationSteps ?? 0);
+    assert.deepEqual(await macsHistory(dir), JSON.parse(JSON.stringify(records)));
     // Training with three checkpoints (steps 100, 200, 300) leaks no tensor.
     assert.equal(tf.memory().numTensors - tensors, 0, `tensors leaked: ${tf.memory().numTensors - tensors}`);
   });
@@ -230,6 +236,12 @@ describe("MACS training", () => {
     const config = JSON.parse(await readFile(join(killed, "config.json"), "utf8")) as { totalTimesteps: number };
     assert.equal(config.totalTimesteps, 1_000_000);
 
+    // the killed run's log runs past its checkpoint; the history a resume continues stops there
+    const logged = readJsonl<TrainRecord>(join(killed, "metrics.jsonl"));
+    const history = await macsHistory(killed);
+    assert.ok(history.length > 0 && history.length <= logged.length);
+    assert.deepEqual(history, logged.filter((m) => m.step <= saved.progress.step));
+
     const records: TrainRecord[] = [];
     const target = saved.progress.step + 40;
     const r = await trainMacs({ totalTimesteps: target }, { checkpointDir: killed, resume: true, onMetrics: (m) => records.push(m) });
@@ -239,9 +251,50 @@ describe("MACS training", () => {
     assert.equal(r.transitions, saved.progress.transitions + 40 * 10);
     assert.equal(records[0]!.step, saved.progress.step);
     assert.ok(records.every((m) => m.step >= saved.progress.step));
+    // the resumed log: the history, then the new segment's records, each step once
+    assert.deepEqual(readJsonl(join(killed, "metrics.jsonl")), [...history, ...JSON.parse(JSON.stringify(records))]);
     const after = await latestCheckpoint(killed);
     assert.equal(after.progress.step, target);
     assert.equal(after.progress.resumes, 1);
+  });
+});
+
+describe("MACS in the experiment builder", () => {
+  it(".train(macs()).live() redraws the MACS training figure, then the force convergence", async () => {
+    const frames: Figure[] = [];
+    const sink: DisplaySink = {
+      interactive: true,
+      figure: () => {},
+      html: () => {},
+      text: () => {},
+      live: () => ({ figure: (f) => frames.push(f), html: () => {}, text: () => {} }),
+    };
+    registerDisplaySink(sink);
+    try {
+      await experiment("train-live")
+        .structures(random({ composition: "SrTiO3", atoms: 10, count: 1, seed: 2 }))
+        .calculator(ionic())
+        .train(macs({ ...TINY, totalTimesteps: 200, imitationSteps: 100 }))
+        .steps(5)
+        .live()
+        .store(join(root, "runs"))
+        .run();
+    } finally {
+      registerDisplaySink(consoleSink);
+    }
+    const training = frames.filter((f) => /^macs: training/.test(String((f.layout!["title"] as { text: string }).text)));
+    assert.ok(training.length >= 1, `training frames: ${frames.map((f) => JSON.stringify(f.layout!["title"])).join(", ")}`);
+    const last = training.at(-1)!;
+    const names = last.data.map((t) => t["name"]);
+    for (const n of ["episodic return", "fmax, median of the batch", "qf_loss"]) assert.ok(names.includes(n), `missing trace ${n}: ${names.join(", ")}`);
+    // the imitation phase is shaded from the run's own record of it
+    assert.equal((last.layout!["shapes"] as { x1: number }[])[0]!.x1, 100);
+  });
+
+  it("trainingFigure draws any other method's records as a learning curve", () => {
+    const fig = trainingFigure([10, 20, 30].map((step, i) => ({ step, "charts/episodic_return": i })));
+    assert.equal(fig.layout!["yaxis2"], undefined);
+    assert.ok(fig.data.some((t) => Array.isArray(t["y"]) && (t["y"] as number[]).length > 0));
   });
 });
 

@@ -80,9 +80,13 @@ export function readJsonl<T = Record<string, unknown>>(path: string): T[] {
 
 /** Writes `value` as JSON to `path` atomically: readers see the old file or the whole new one. */
 export function writeJsonAtomic(path: string, value: unknown): void {
+  replaceAtomically(path, JSON.stringify(value, null, 2) + "\n");
+}
+
+function replaceAtomically(path: string, text: string): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   try {
-    writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n", { encoding: "utf8", flag: "wx" });
+    writeFileSync(tmp, text, { encoding: "utf8", flag: "wx" });
     renameSync(tmp, path);
   } catch (e) {
     try {
@@ -92,6 +96,11 @@ export function writeJsonAtomic(path: string, value: unknown): void {
     }
     throw e;
   }
+}
+
+/** Writes `records` as JSON Lines to `path` atomically (a log cut back to a checkpoint, say). */
+export function writeJsonlAtomic(path: string, records: readonly object[]): void {
+  replaceAtomically(path, records.map((r) => JSON.stringify(r) + "\n").join(""));
 }
 
 /** The JSON document at `path`, with an Error naming the file when it is missing or malformed. */

@@ -4,7 +4,7 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { cutTornTail, JsonlAppender, readJsonl, writeJsonAtomic } from "../../src/experiment/jsonl.js";
+import { cutTornTail, JsonlAppender, readJsonl, writeJsonAtomic } from "../../src/io/jsonl.js";
 
 describe("JSON Lines and atomic JSON", () => {
   const dir = mkdtempSync(join(tmpdir(), "crystal-rl-jsonl-"));
