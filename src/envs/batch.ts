@@ -21,8 +21,8 @@
  * evaluates all structures in one call of the calculator's batched twin on TensorFlow.js
  * (calculators/batched: ionic() and lj() have one; float32, so observations and rewards agree with
  * "each" to float32, not bit for bit), on the backend in use: meant for a GPU backend (on wasm, 2
- * cores, 64 random 40-atom SrTiO3 cells take 180-210 ms a batched call against ~195 ms one by one
- * in TypeScript, and six steps with two full auto-resets took 2.0-2.2 s either way). The twin is
+ * cores, 64 random 40-atom SrTiO3 cells take 174 ms a batched call against 84 ms one by one in
+ * TypeScript, bench/batched-forces.ts, 2026-11-23). The twin is
  * built on the first structures; a structure replaced on auto-reset (or redrawn) is swapped in with
  * `BatchedModel.replace`, which rebuilds only the lists of the group of ~6 structures that holds it
  * (bench/batched-forces.ts --macs, wasm: 10-17 ms for one slot, against 600-710 ms to build the

@@ -129,8 +129,8 @@ export interface MacsConfig extends SacConfig {
   /**
    * Force calls of the batch: "each" structure by the calculator itself, "batched" as one call on the
    * TensorFlow.js backend (the ionic and LJ models' twins in calculators/batched), "auto": batched on
-   * a GPU backend (webgpu, tfjs-node-gpu), each on wasm and cpu, where the batched twin is no faster
-   * (64 × 40 atoms on wasm: 186 ms against 210 ms, bench/batched-forces.ts).
+   * a GPU backend (webgpu, tfjs-node-gpu), each on wasm and cpu, where the batched twin is slower
+   * (64 × 40 atoms on wasm: 174 ms against 84 ms, bench/batched-forces.ts).
    */
   forces: "each" | "batched" | "auto";
   /** The calculator, by name, for the record (the trainer uses `ionic()` unless given another). */

@@ -211,8 +211,14 @@ export function forEachPair(crystal: Crystal, cutoff: number, onBatch: (batch: P
   }
 }
 
-/** The last stencil built, keyed by cell, bin counts and cut-off (a relaxation keeps its cell). */
-let stencilCache: { key: Float64Array; stencil: Int32Array } | undefined;
+/**
+ * Stencils of the most recent cells (keyed by cell, bin counts and cut-off; a fixed-cell relaxation
+ * keeps its cell), newest last: a Map keeps insertion order. More than one, because a batch relaxing in
+ * lockstep calls with its cells in turn; with only the last one cached, every call rebuilt its stencil,
+ * and a 40-atom SrTiO3 ionic force call took 3.4 ms instead of 1.3 ms.
+ */
+const stencilCache = new Map<string, Int32Array>();
+const STENCIL_CACHE_SIZE = 256;
 
 /**
  * Bin offsets (3 per entry) of a half stencil: o lexicographically >= 0, kept when the two bins (the
@@ -220,8 +226,13 @@ let stencilCache: { key: Float64Array; stencil: Int32Array } | undefined;
  */
 function halfStencil(lattice: Lattice, nb: [number, number, number], cutoff: number): Int32Array {
   const m = lattice.matrix;
-  const key = new Float64Array([...m, ...nb, cutoff]);
-  if (stencilCache && stencilCache.key.every((v, k) => v === key[k])) return stencilCache.stencil;
+  const key = `${m.join(",")};${nb.join(",")};${cutoff}`;
+  const cached = stencilCache.get(key);
+  if (cached) {
+    stencilCache.delete(key); // now the newest
+    stencilCache.set(key, cached);
+    return cached;
+  }
   // Bins of thickness h_d / nb_d: |o_d| bins apart are at least (|o_d| − 1) h_d / nb_d apart.
   const [r0, r1, r2] = binReach(lattice, nb, cutoff);
   // Bin edge vectors e_d = a_d / nb_d and their Gram matrix.
@@ -237,7 +248,8 @@ function halfStencil(lattice: Lattice, nb: [number, number, number], cutoff: num
         if (boxMinNorm2(G, ox, oy, oz) < c2) out.push(ox, oy, oz);
       }
   const stencil = Int32Array.from(out);
-  stencilCache = { key, stencil };
+  if (stencilCache.size >= STENCIL_CACHE_SIZE) stencilCache.delete(stencilCache.keys().next().value!);
+  stencilCache.set(key, stencil);
   return stencil;
 }
 

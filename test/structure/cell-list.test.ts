@@ -72,4 +72,21 @@ describe("forEachPair", () => {
       });
     }
   });
+
+  it("gives the same pairs for cells visited in turn (cached stencils), past the cache's size too", () => {
+    const summary = (c: Crystal): string => {
+      let count = 0;
+      let sum = 0;
+      forEachPair(c, 4, (b) => {
+        count += b.count;
+        for (let p = 0; p < b.count; p++) sum += Math.sqrt(b.r2[p]!);
+      });
+      return `${count} ${sum.toFixed(9)}`;
+    };
+    const cells = Array.from({ length: 300 }, (_, k) => skewed(100 + k, 2));
+    const first = cells.map(summary);
+    // in reverse: the newest are cached, the oldest were evicted; then one cell interleaved with others
+    assert.deepEqual(cells.map((_, k) => summary(cells[cells.length - 1 - k]!)).reverse(), first);
+    for (let k = 0; k < 10; k++) assert.equal(summary(cells[k % 3]!), first[k % 3]);
+  });
 });
