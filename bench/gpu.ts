@@ -5,7 +5,8 @@
  *   targets, three Adam optimisers; src/rl/sac.ts) at batch 1024 and 8192;
  * - the policy forward (deterministic action, normaliser included) for 40 and 1000 rows (atoms), per call
  *   and per atom;
- * - batched ionic force calls per second (64 structures of 40 atoms, one of 10,000), when
+ * - batched ionic force calls per second (64 structures of 40 atoms, one of 10,000) beside the
+ *   TypeScript ionic() on the host CPU for the same structures one by one, when
  *   src/calculators/batched/index.ts exports `batchedIonic`; each size runs in a child process, so
  *   one that exhausts memory is reported as failed and the rest goes on;
  * - and, when a python3 with PyTorch is found, the same SAC update and forward in PyTorch (on CUDA when
@@ -49,6 +50,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
+import { ionic } from "../src/calculators/ionic.js";
 import { mlp } from "../src/rl/networks.js";
 import { Sac } from "../src/rl/sac.js";
 import type { Crystal } from "../src/structure/crystal.js";
@@ -186,9 +188,15 @@ async function ionicCase(mod: BatchedModule, k: number): Promise<void> {
     const call = m.computeAsync ? () => m.computeAsync!() : async () => m.compute!();
     const ms = await time(quick ? (big ? 1 : 3) : big ? 3 : 10, big ? 1 : 2, call);
     const measure: Measure = { what: `batched ionic, ${label}`, unit: "calls/s", value: 1000 / ms, ms };
+    // the issue's yardstick: the TypeScript model on the host CPU, one structure after another
+    const calc = ionic();
+    const tsMs = await time(big ? 1 : quick ? 3 : 5, 1, async () => {
+      for (const c of xs) calc.computeSync(c);
+    });
+    const typescript: Measure = { what: `TypeScript ionic(), ${label}`, unit: "calls/s", value: 1000 / tsMs, ms: tsMs };
     const d = m.describe?.();
     const lists = d ? `, ${d.verlet > 0 ? (d.all > 0 ? "all + Verlet" : "Verlet") : "all-candidates"} lists, ${(d.all + d.verlet).toExponential(2)} candidates, ${(d.bytes / 2 ** 20).toFixed(0)} MiB` : "";
-    console.log(`IONIC ${JSON.stringify({ measure, note: `${label}: set-up ${setup.toFixed(0)} ms${lists}` })}`);
+    console.log(`IONIC ${JSON.stringify({ measure, typescript, note: `${label}: set-up ${setup.toFixed(0)} ms${lists}` })}`);
   } catch (e) {
     console.log(`IONIC ${JSON.stringify({ note: `${label}: ${(e as Error).message.split("\n")[0]}` })}`);
   } finally {
@@ -204,7 +212,7 @@ async function ionicCase(mod: BatchedModule, k: number): Promise<void> {
  * Every ionic case on `backend`, each in a child process of its own: a case that exhausts memory (a
  * wasm heap, V8's) or runs past its time is noted and the bench goes on.
  */
-function ionicMeasures(backend: BackendName, notes: string[]): Measure[] {
+function ionicMeasures(backend: BackendName, notes: string[], typescript: Measure[]): Measure[] {
   const out: Measure[] = [];
   const script = fileURLToPath(import.meta.url);
   ionicInputs().forEach(({ label }, k) => {
@@ -224,8 +232,9 @@ function ionicMeasures(backend: BackendName, notes: string[]): Measure[] {
     }
     const line = text.split("\n").find((l) => l.startsWith("IONIC "));
     if (!line) return void notes.push(`${label}: no result`);
-    const r = JSON.parse(line.slice(6)) as { measure?: Measure; note: string };
+    const r = JSON.parse(line.slice(6)) as { measure?: Measure; typescript?: Measure; note: string };
     if (r.measure) out.push(r.measure);
+    if (r.typescript) typescript.push(r.typescript);
     notes.push(r.note);
   });
   return out;
@@ -291,6 +300,8 @@ interface Column {
   adapter?: unknown;
   rows: Measure[];
   ionic?: string;
+  /** The TypeScript ionic() on the host CPU, for the same batches (the batched model's yardstick). */
+  typescript?: Measure[];
 }
 
 async function column(choice: BackendChoice, batched: BatchedModule | string): Promise<Column> {
@@ -304,10 +315,15 @@ async function column(choice: BackendChoice, batched: BatchedModule | string): P
   else if (opts["no-ionic"]) col.ionic = "skipped (--no-ionic)";
   else {
     const notes: string[] = [];
-    rows.push(...ionicMeasures(backend, notes));
+    col.typescript = [];
+    rows.push(...ionicMeasures(backend, notes, col.typescript));
     col.ionic = notes.join("; ");
   }
   return col;
+}
+
+function ratioOf(a: number | undefined, b: number | undefined): number | undefined {
+  return a !== undefined && b !== undefined && b > 0 ? a / b : undefined;
 }
 
 function fmt(x: number | undefined): string {
@@ -369,6 +385,18 @@ for (const c of columns) console.log(`${c.backend}: ${c.report}`);
 for (const c of columns) if (c.ionic) console.log(`batched ionic on ${c.backend}: ${c.ionic}`);
 console.log(`PyTorch: ${typeof torch === "string" ? torch : `${torch.torch} on ${torch.device} (${torch.python})`}`);
 
+// The issue's two goals, each a ratio measured in this run (≥ 20x on a GPU).
+const rate = (c: Column | undefined, what: string, rows: "rows" | "typescript" = "rows") => c?.[rows]?.find((r) => r.what === what)?.value;
+const [first, second] = columns;
+const sac8192 = "SAC update, batch 8192";
+const batch64 = "64 structures x 40 atoms";
+const targets = [
+  { goal: `${sac8192}: ${first!.backend} over ${second?.backend ?? baselineName}`, at_least: 20, ratio: ratioOf(rate(first, sac8192), rate(second, sac8192)) },
+  { goal: `batched ionic, ${batch64}: ${first!.backend} over TypeScript ionic() one by one`, at_least: 20, ratio: ratioOf(rate(first, `batched ionic, ${batch64}`), rate(first, `TypeScript ionic(), ${batch64}`, "typescript")) },
+];
+console.log("");
+for (const t of targets) console.log(`goal: ${t.goal}: ${t.ratio === undefined ? "not measured" : `${fmt(t.ratio)}x (at least ${t.at_least}x: ${t.ratio >= t.at_least ? "met" : "short"})`}`);
+
 const date = new Date().toISOString().slice(0, 10);
 const json = {
   bench: "gpu",
@@ -378,6 +406,7 @@ const json = {
   host: { node: process.version, platform: `${process.platform}-${process.arch}` },
   columns,
   table,
+  targets,
   torch,
 };
 const file = opts.out ?? join(process.env["OUT"] ?? join(here, "results"), `gpu-${date}.json`);

@@ -61,7 +61,7 @@ interface GymAgent {
   readonly config: Readonly<object>;
   train(options?: DiscreteTrainOptions): AsyncGenerator<DiscreteRecord, DiscreteProgress, void>;
   load(dir: string): Promise<void>;
-  act(obs: CrystalGraph, options?: { greedy?: boolean }): number;
+  act(obs: CrystalGraph, options?: { greedy?: boolean }): Promise<number>;
   dispose?(): void;
 }
 
@@ -75,7 +75,7 @@ async function greedyReturn(agent: GymAgent, env: CrystalGymEnv, episodes: numbe
   for (let e = 0; e < episodes; e++) {
     let { obs } = await env.reset({ seed: 1_000_003 + e });
     for (;;) {
-      const r = await env.step(agent.act(obs, { greedy: true }));
+      const r = await env.step(await agent.act(obs, { greedy: true }));
       if (r.terminated || r.truncated) {
         total += r.reward;
         break;

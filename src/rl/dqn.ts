@@ -9,6 +9,9 @@
  *   y = r + γ (1 - done) max_a' Q_target(o', a')        (no gradient; γ^k is stored per transition)
  *   loss = mean (Q(o, a) - y)²
  *
+ * Reads from the backend are asynchronous (`await t.data()`, one per update), so it runs on every
+ * backend, webgpu included (which cannot read synchronously in Node); `act` and `update` return promises.
+ *
  * Randomness is seeded and resumable: exploration at global step t draws from `Rng(seed).fork(1).fork(t)`,
  * the buffer's sample call k from its own fork, env reset number e gets `resetSeed(seed, e)`, so a run
  * killed and resumed from a checkpoint saved at an episode boundary repeats the uninterrupted run.
@@ -144,22 +147,22 @@ export class Dqn<O> {
   }
 
   /** Q-values of a batch of observations, [n x actions] row-major. */
-  qValues(observations: readonly O[]): Float32Array {
+  async qValues(observations: readonly O[]): Promise<Float32Array> {
     const q = tf.tidy(() => this.qNetwork.apply(observations));
-    const values = q.dataSync() as Float32Array;
+    const values = (await q.data()) as Float32Array;
     q.dispose();
     return values;
   }
 
   /** The ε-greedy action at step t (ε from the schedule; the coin and the random action from step t's stream), or the greedy one. */
-  act(obs: O, { greedy = false, t = this.progress.globalStep }: { greedy?: boolean; t?: number } = {}): number {
+  async act(obs: O, { greedy = false, t = this.progress.globalStep }: { greedy?: boolean; t?: number } = {}): Promise<number> {
     const rng = this.exploration.fork(t);
     if (!greedy && rng.next() < this.epsilon(t)) return rng.int(this.env.actions);
-    return argmax(this.qValues([obs]));
+    return argmax(await this.qValues([obs]));
   }
 
   /** One gradient step on a sampled batch. */
-  update(): DqnMetrics {
+  async update(): Promise<DqnMetrics> {
     const c = this.config;
     const b = this.buffer.sample(c.batchSize);
     const stacked = tf.tidy(() => {
@@ -178,7 +181,7 @@ export class Dqn<O> {
       kept.q!.dispose();
       return out;
     });
-    const [loss, q] = stacked.dataSync();
+    const [loss, q] = await stacked.data();
     stacked.dispose();
     this.progress.updates++;
     return { "losses/td_loss": loss!, "losses/q_values": q! };
@@ -201,7 +204,7 @@ export class Dqn<O> {
       // 1. act ε-greedily (the env resets lazily: a run stopped at an episode end resumes on a fresh reset)
       if (this.obs === null) this.obs = (await this.env.reset({ seed: resetSeed(c.seed, p.episodes) })).obs;
       const epsilon = this.epsilon();
-      const action = this.act(this.obs);
+      const action = await this.act(this.obs);
       const step = await this.env.step(action);
       p.globalStep++;
       rate.tick(1, 0);
@@ -218,7 +221,7 @@ export class Dqn<O> {
       // 3. learn every trainFrequency steps, copy the target every targetNetworkFrequency steps
       if (p.globalStep > c.learningStarts) {
         if (p.globalStep % c.trainFrequency === 0) {
-          losses = this.update();
+          losses = await this.update();
           rate.tick(0, 1);
         }
         if (p.globalStep % c.targetNetworkFrequency === 0) copyVariables(this.targetNetwork.variables, this.qNetwork.variables, c.tau);

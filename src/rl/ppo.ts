@@ -10,6 +10,10 @@
  * advantages. Here each rollout stores its own observations and a minibatch takes observations,
  * actions, log-probabilities, advantages, returns and values at the same shuffled indices.
  *
+ * Reads from the backend are asynchronous (`await t.data()`), so it runs on every backend, webgpu
+ * included (which cannot read synchronously in Node): one read per env step, one per update (plus one
+ * per epoch with `targetKl`); `values`, `probabilities`, `act` and `update` return promises.
+ *
  * Truncation: an episode cut short (truncated, not terminated) bootstraps: its last reward gets
  * + γ V(last observation) (CleanRL treats both as terminal; in CrystalGym the two coincide).
  *
@@ -177,17 +181,17 @@ export class Ppo<O> {
   }
 
   /** V(o) of a batch. */
-  values(observations: readonly O[]): Float32Array {
+  async values(observations: readonly O[]): Promise<Float32Array> {
     const v = tf.tidy(() => this.critic.apply(observations));
-    const out = v.dataSync() as Float32Array;
+    const out = (await v.data()) as Float32Array;
     v.dispose();
     return out;
   }
 
   /** π(·|o) of one observation, as probabilities. */
-  probabilities(obs: O): Float64Array {
+  async probabilities(obs: O): Promise<Float64Array> {
     const logits = tf.tidy(() => this.actor.apply([obs]));
-    const l = logits.dataSync();
+    const l = await logits.data();
     logits.dispose();
     const max = Math.max(...l);
     const p = Float64Array.from(l, (x) => Math.exp(x - max));
@@ -196,30 +200,32 @@ export class Ppo<O> {
   }
 
   /** An action sampled from π(·|o) with step t's stream (or the most likely one when `greedy`). */
-  act(obs: O, { greedy = false, t = this.progress.globalStep }: { greedy?: boolean; t?: number } = {}): number {
-    const p = this.probabilities(obs);
+  async act(obs: O, { greedy = false, t = this.progress.globalStep }: { greedy?: boolean; t?: number } = {}): Promise<number> {
+    const p = await this.probabilities(obs);
     if (greedy) return argmax(p);
     return sampleCategorical(p, this.sampling.fork(t));
   }
 
   /** The action, its log-probability and the value of `obs`, for a rollout (step t's stream). */
-  private policyStep(obs: O, t: number): { action: number; logProb: number; value: number } {
+  private async policyStep(obs: O, t: number): Promise<{ action: number; logProb: number; value: number }> {
     const out = tf.tidy(() => tf.concat([tf.logSoftmax(this.actor.apply([obs])), this.critic.apply([obs])], 1));
-    const v = out.dataSync();
+    const v = await out.data();
     out.dispose();
     const a = this.env.actions;
     const action = sampleCategorical(Float64Array.from(v.subarray(0, a), Math.exp), this.sampling.fork(t));
     return { action, logProb: v[action]!, value: v[a]! };
   }
 
-  /** The clipped-surrogate update on a rollout (with advantages and returns). */
-  update(r: Rollout<O>, iteration: number): Omit<PpoMetrics, "charts/learning_rate"> {
+  /**
+   * The clipped-surrogate update on a rollout (with advantages and returns). Each minibatch's
+   * diagnostics stay on the backend until the end (one read), or each epoch's end with `targetKl`.
+   */
+  async update(r: Rollout<O>, iteration: number): Promise<Omit<PpoMetrics, "charts/learning_rate">> {
     const c = this.config;
     const n = r.actions.length;
     const mbSize = Math.max(1, Math.floor(n / c.numMinibatches));
     const vars = [...this.actor.variables, ...this.critic.variables] as tf.Variable[];
-    const clipfracs: number[] = [];
-    let last = { pg: 0, v: 0, ent: 0, oldKl: 0, kl: 0 };
+    const stats: tf.Tensor1D[] = []; // per minibatch: pg, v, entropy, old_approx_kl, approx_kl, clipfrac
     const order = Array.from({ length: n }, (_, i) => i);
     for (let epoch = 0; epoch < c.updateEpochs; epoch++) {
       this.shuffling.fork(iteration).fork(epoch).shuffle(order);
@@ -264,21 +270,27 @@ export class Ppo<O> {
             return tf.add(tf.sub(pg, tf.mul(c.entCoef, entropy)), tf.mul(c.vfCoef, vLoss)) as tf.Scalar;
           }, vars);
           applyGradients(this.optimizer, clipByGlobalNorm(grads, c.maxGradNorm).grads);
-          return kept.stats!;
+          return kept.stats! as tf.Tensor1D;
         });
-        const s = out.dataSync();
-        out.dispose();
-        last = { pg: s[0]!, v: s[1]!, ent: s[2]!, oldKl: s[3]!, kl: s[4]! };
-        clipfracs.push(s[5]!);
+        stats.push(out);
       }
-      if (c.targetKl !== null && last.kl > c.targetKl) break;
+      if (c.targetKl !== null && stats.length > 0 && (await stats.at(-1)!.data())[4]! > c.targetKl) break;
     }
+    const k = 6;
+    let s: Float32Array = new Float32Array(k); // zeros when there was no minibatch
+    if (stats.length > 0) {
+      const all = tf.concat(stats);
+      s = (await all.data()) as Float32Array;
+      tf.dispose([all, ...stats]);
+    }
+    const last = s.subarray(s.length - k); // CleanRL logs the last minibatch's losses
+    const clipfracs = Array.from({ length: stats.length }, (_, i) => s[i * k + 5]!);
     return {
-      "losses/value_loss": last.v,
-      "losses/policy_loss": last.pg,
-      "losses/entropy": last.ent,
-      "losses/old_approx_kl": last.oldKl,
-      "losses/approx_kl": last.kl,
+      "losses/value_loss": last[1]!,
+      "losses/policy_loss": last[0]!,
+      "losses/entropy": last[2]!,
+      "losses/old_approx_kl": last[3]!,
+      "losses/approx_kl": last[4]!,
       "losses/clipfrac": clipfracs.reduce((a, b) => a + b, 0) / Math.max(1, clipfracs.length),
       "losses/explained_variance": explainedVariance(r.values, r.returns),
     };
@@ -316,7 +328,7 @@ export class Ppo<O> {
       };
       for (let t = 0; t < n; t++) {
         if (this.obs === null) this.obs = (await this.env.reset({ seed: resetSeed(c.seed, p.episodes) })).obs;
-        const { action, logProb, value } = this.policyStep(this.obs, p.globalStep);
+        const { action, logProb, value } = await this.policyStep(this.obs, p.globalStep);
         const step = await this.env.step(action);
         p.globalStep++;
         rate.tick(1, 0);
@@ -328,7 +340,7 @@ export class Ppo<O> {
         r.rewards[t] = step.reward;
         if (step.terminated || step.truncated) {
           // a truncated (not terminated) episode bootstraps from its last observation
-          if (!step.terminated) r.rewards[t] = step.reward + c.gamma * this.values([step.obs])[0]!;
+          if (!step.terminated) r.rewards[t] = step.reward + c.gamma * (await this.values([step.obs]))[0]!;
           r.ends[t] = 1;
           p.episodes++;
           this.obs = null;
@@ -337,9 +349,9 @@ export class Ppo<O> {
       }
 
       // 3. GAE, then the update
-      const nextValue = this.obs === null ? 0 : this.values([this.obs])[0]!;
+      const nextValue = this.obs === null ? 0 : (await this.values([this.obs]))[0]!;
       computeGae(r, nextValue, c.gamma, c.gaeLambda);
-      const metrics = this.update(r, iteration);
+      const metrics = await this.update(r, iteration);
       p.updates++;
       rate.tick(0, c.updateEpochs * c.numMinibatches);
       yield { step: p.globalStep, "charts/learning_rate": lr, ...metrics, ...rate.read() };

@@ -23,6 +23,10 @@
  * not distributional). Without dueling only the A stream is built. Atom logits are laid out [B, K, A]
  * so that reductions over actions run along the innermost axis.
  *
+ * Reads from the backend are asynchronous (`await t.data()`), so it runs on every backend, webgpu
+ * included (which cannot read synchronously in Node): `act` and `update` return promises; an update
+ * reads twice (the next-state distribution for the host's projection, then its metrics and priorities).
+ *
  * Measured on the tests' slot task (4 slots x 4 tokens, 3000 steps): C51 starts more slowly than the
  * scalar head (last-100 return 0.5 against 0.8 with every other part off; both reach ≈ 0.96 greedy by
  * 8000 steps), and it costs most of an update's time (|A|·51 outputs, softmaxes over them).
@@ -444,27 +448,27 @@ export class Rainbow<O> {
   }
 
   /** Q-values of a batch under the online network's current noise (mean weights after `clearNoise`). */
-  qValues(observations: readonly O[]): Float32Array {
+  async qValues(observations: readonly O[]): Promise<Float32Array> {
     const q = tf.tidy(() => this.q(this.online.logits(observations, false)));
-    const values = q.dataSync() as Float32Array;
+    const values = (await q.data()) as Float32Array;
     q.dispose();
     return values;
   }
 
   /** The action at step t: fresh noise then greedy (noisy), or ε-greedy; `greedy` uses the mean weights. */
-  act(obs: O, { greedy = false, t = this.progress.globalStep }: { greedy?: boolean; t?: number } = {}): number {
+  async act(obs: O, { greedy = false, t = this.progress.globalStep }: { greedy?: boolean; t?: number } = {}): Promise<number> {
     if (greedy) {
       this.online.clearNoise();
-      return argmax(this.qValues([obs]));
+      return argmax(await this.qValues([obs]));
     }
     const rng = this.exploration.fork(t);
     if (rng.next() < this.epsilon(t)) return rng.int(this.env.actions);
     this.online.resample(this.actNoise.fork(t));
-    return argmax(this.qValues([obs]));
+    return argmax(await this.qValues([obs]));
   }
 
   /** One gradient step on a (prioritised) batch; new priorities go back to the buffer. */
-  update(): RainbowMetrics {
+  async update(): Promise<RainbowMetrics> {
     const c = this.config;
     const beta = this.beta();
     const b: DiscreteBatch<O> = this.buffer.sample(c.batchSize, beta);
@@ -479,22 +483,21 @@ export class Rainbow<O> {
       const scorer = c.double ? this.online : this.target;
       return tf.argMax(this.q(scorer.logits(b.nextObs, false)), 1);
     });
-    const nextLogits = tf.tidy(() => {
+    // the next-state distribution p(o', a*) [B, K] (C51), or Q_target(o', a*) [B], read for the host's projection
+    const next = tf.tidy(() => {
       const logits = this.target.logits(b.nextObs, false);
       const mask = tf.expandDims(tf.oneHot(nextAction, this.env.actions), 1); // [B, 1, A]
-      return tf.sum(tf.mul(logits, mask), 2) as tf.Tensor2D; // [B, K]
+      const chosen = tf.sum(tf.mul(logits, mask), 2); // [B, K]
+      return this.online.atoms > 1 ? tf.softmax(chosen) : chosen;
     });
     nextAction.dispose();
-    let targetValues: Float32Array; // [B, K] projected distribution, or [B] TD targets
-    if (this.online.atoms > 1) {
-      const p = tf.tidy(() => tf.softmax(nextLogits));
-      targetValues = projectDistribution(p.dataSync(), b.rewards, bootstrap, c.vMin, c.vMax, this.online.atoms);
-      p.dispose();
-    } else {
-      const q = nextLogits.dataSync();
-      targetValues = Float32Array.from(b.rewards, (r, i) => r + bootstrap[i]! * q[i]!);
-    }
-    nextLogits.dispose();
+    const nextValues = await next.data();
+    next.dispose();
+    // [B, K] projected distribution, or [B] TD targets
+    const targetValues =
+      this.online.atoms > 1
+        ? projectDistribution(nextValues, b.rewards, bootstrap, c.vMin, c.vMax, this.online.atoms)
+        : Float32Array.from(b.rewards, (r, i) => r + bootstrap[i]! * nextValues[i]!);
 
     // 2. the loss: importance-weighted cross-entropy to the projected distribution, or squared TD error
     const out = tf.tidy(() => {
@@ -521,7 +524,7 @@ export class Rainbow<O> {
       tf.dispose([kept.q!, kept.perSample!]);
       return result;
     });
-    const values = out.dataSync();
+    const values = await out.data();
     out.dispose();
     // priorities: the cross-entropy (C51), or |δ| = √(δ²)
     const perSample = values.subarray(2);
@@ -551,7 +554,7 @@ export class Rainbow<O> {
         this.nstep.clear();
       }
       const epsilon = this.epsilon();
-      const action = this.act(this.obs);
+      const action = await this.act(this.obs);
       const step = await this.env.step(action);
       p.globalStep++;
       rate.tick(1, 0);
@@ -569,7 +572,7 @@ export class Rainbow<O> {
       // 3. learn, and copy the target
       if (p.globalStep > c.learningStarts && this.buffer.size > 0) {
         if (p.globalStep % c.trainFrequency === 0) {
-          losses = this.update();
+          losses = await this.update();
           rate.tick(0, 1);
         }
         if (p.globalStep % c.targetNetworkFrequency === 0) copyVariables(this.target.variables, this.online.variables, c.tau);

@@ -19,6 +19,10 @@
  *    actions too, which only rescales the gradient by 1/|A|)
  * 5. targets, every `targetNetworkFrequency` env steps: θ' ← τ θ + (1 − τ) θ'
  *
+ * Reads from the backend are asynchronous (`await t.data()`, one per update), so it runs on every
+ * backend, webgpu included (which cannot read synchronously in Node): `alpha`, `probabilities`, `act`
+ * and `update` return promises.
+ *
  * @example
  * const agent = new SacDiscrete(env, megnet, { totalTimesteps: 100_000 });
  * for await (const r of agent.train({ checkpointDir: "runs/sac", checkpointInterval: 2000, resume: true })) log(r);
@@ -184,14 +188,14 @@ export class SacDiscrete<O> {
   }
 
   /** The current temperature α. */
-  get alpha(): number {
-    return Math.exp(this.logAlpha.dataSync()[0]!);
+  async alpha(): Promise<number> {
+    return Math.exp((await this.logAlpha.data())[0]!);
   }
 
   /** π(·|o) of one observation. */
-  probabilities(obs: O): Float32Array {
+  async probabilities(obs: O): Promise<Float32Array> {
     const p = tf.tidy(() => tf.softmax(this.actor.apply([obs])));
-    const out = p.dataSync() as Float32Array;
+    const out = (await p.data()) as Float32Array;
     p.dispose();
     return out;
   }
@@ -200,15 +204,15 @@ export class SacDiscrete<O> {
    * The action at step t: uniform before learningStarts, then sampled from π (step t's stream), or
    * the most likely one when `greedy`.
    */
-  act(obs: O, { greedy = false, t = this.progress.globalStep }: { greedy?: boolean; t?: number } = {}): number {
+  async act(obs: O, { greedy = false, t = this.progress.globalStep }: { greedy?: boolean; t?: number } = {}): Promise<number> {
     const rng = this.sampling.fork(t);
     if (!greedy && t < this.config.learningStarts) return rng.int(this.env.actions);
-    const p = this.probabilities(obs);
+    const p = await this.probabilities(obs);
     return greedy ? argmax(p) : sampleCategorical(p, rng);
   }
 
   /** One update of critics, actor and α on a sampled batch. */
-  update(): SacDiscreteMetrics {
+  async update(): Promise<SacDiscreteMetrics> {
     const c = this.config;
     const b = this.buffer.sample(c.batchSize);
     const out = tf.tidy(() => {
@@ -271,7 +275,7 @@ export class SacDiscrete<O> {
       tf.dispose(Object.values(kept));
       return stacked;
     });
-    const v = out.dataSync();
+    const v = await out.data();
     out.dispose();
     this.progress.updates++;
     const metrics = {} as SacDiscreteMetrics;
@@ -294,7 +298,7 @@ export class SacDiscrete<O> {
     while (p.globalStep < until && !options.signal?.aborted) {
       // 1. act: uniform before learningStarts, then π
       if (this.obs === null) this.obs = (await this.env.reset({ seed: resetSeed(c.seed, p.episodes) })).obs;
-      const action = this.act(this.obs);
+      const action = await this.act(this.obs);
       const step = await this.env.step(action);
       p.globalStep++;
       rate.tick(1, 0);
@@ -311,7 +315,7 @@ export class SacDiscrete<O> {
       // 3. learn, and copy the targets
       if (p.globalStep > c.learningStarts) {
         if (p.globalStep % c.updateFrequency === 0) {
-          losses = this.update();
+          losses = await this.update();
           rate.tick(0, 1);
         }
         if (p.globalStep % c.targetNetworkFrequency === 0) {

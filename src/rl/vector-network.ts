@@ -145,7 +145,7 @@ export async function saveAdam(optimizer: tf.AdamOptimizer): Promise<{ state: Ad
   iter?.tensor.dispose(); // getWeights() makes a fresh scalar for the iteration count
   const internals = optimizer as unknown as AdamInternals;
   const accBeta: [number, number] | null =
-    internals.accBeta1 && internals.accBeta2 ? [internals.accBeta1.dataSync()[0]!, internals.accBeta2.dataSync()[0]!] : null;
+    internals.accBeta1 && internals.accBeta2 ? [(await internals.accBeta1.data())[0]!, (await internals.accBeta2.data())[0]!] : null;
   return { state: { iterations, accBeta, shapes: moments.map((m) => [...m.tensor.shape]) }, values: await readVariables(moments.map((m) => m.tensor)) };
 }
 

@@ -135,7 +135,7 @@ describe("DQN", () => {
     const agent = new Dqn(env, vectorNetwork(env.observationSize, { hidden: [16] }), { ...SMALL, totalTimesteps: 400 });
     await drain(agent.train({ until: 100 }));
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 5; i++) agent.update();
+    for (let i = 0; i < 5; i++) await agent.update();
     assert.equal(tf.memory().numTensors, before);
     await drain(agent.train({ until: 200 }));
     assert.equal(tf.memory().numTensors, before);

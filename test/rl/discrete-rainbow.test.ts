@@ -191,8 +191,8 @@ describe("Rainbow training", () => {
     assert.deepEqual(await readVariables(resumed.online.variables), await readVariables(whole.online.variables));
     // leaks: updates, acting and whole training steps leave the tensor count as it was
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) resumed.update();
-    resumed.act(new Float32Array(36));
+    for (let i = 0; i < 3; i++) await resumed.update();
+    await resumed.act(new Float32Array(36));
     assert.equal(tf.memory().numTensors, before);
     await drain(resumed.train({ until: 240 }));
     assert.equal(tf.memory().numTensors, before);
