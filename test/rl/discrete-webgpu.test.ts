@@ -6,10 +6,8 @@
  * Tiny networks on the slot task (fixtures/slot-env.ts): llvmpipe is slow.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it, type TestContext } from "node:test";
+import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import type { DiscreteProgress, DiscreteRecord, DiscreteTrainOptions } from "../../src/rl/discrete-replay.js";
 import { Dqn } from "../../src/rl/dqn.js";
@@ -17,31 +15,13 @@ import { Ppo } from "../../src/rl/ppo.js";
 import { Rainbow } from "../../src/rl/rainbow.js";
 import { SacDiscrete } from "../../src/rl/sac-discrete.js";
 import { vectorNetwork } from "../../src/rl/vector-network.js";
-import { currentBackend, useBackend } from "../../src/tensor/backend.js";
-import { startWebgpu } from "../helpers/webgpu.js";
+import { currentBackend } from "../../src/tensor/backend.js";
+import { onWebgpu } from "../helpers/webgpu.js";
 import { SlotEnv, drain } from "./fixtures/slot-env.js";
 
 tf.env().set("PROD", true);
 
-/** Why webgpu cannot run here, or null when it runs. */
-let unavailable: string | null = "not probed";
-let root = "";
-
-before(async () => {
-  root = await mkdtemp(join(tmpdir(), "discrete-webgpu-test-"));
-  unavailable = await startWebgpu();
-});
-after(async () => {
-  await rm(root, { recursive: true, force: true });
-  await useBackend("wasm"); // later code in this process expects a CPU-side backend
-});
-
-/** Skips the test with the probe's reason when webgpu cannot run; true when it can. */
-function runs(t: TestContext): boolean {
-  if (unavailable === null) return true;
-  t.skip(unavailable);
-  return false;
-}
+const { runs, root } = onWebgpu("discrete-webgpu-test");
 
 interface Agent {
   readonly progress: DiscreteProgress;
@@ -75,7 +55,7 @@ describe("discrete algorithms on webgpu", () => {
         const rest = await drain(agent.train());
         const action = await agent.act(new Float32Array(36), { greedy: true });
         await agent.act(new Float32Array(36)); // Rainbow's greedy act drops its noise tensors, this one redraws them
-        await agent.save(join(root, name));
+        await agent.save(join(root(), name));
         assert.equal(tf.memory().numTensors, before);
         assert.equal(agent.progress.globalStep, 24);
         assert.ok(agent.progress.updates >= 2, `${agent.progress.updates} updates`);

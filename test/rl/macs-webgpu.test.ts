@@ -7,10 +7,8 @@
  * (fixtures/macs-tiny.ts) with the backend switched to webgpu.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it, type TestContext } from "node:test";
+import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { ionic } from "../../src/calculators/ionic.js";
 import { relaxWithPolicy } from "../../src/envs/policy.js";
@@ -19,31 +17,14 @@ import { loadMacsPolicy, trainMacs } from "../../src/rl/macs.js";
 import { randomCrystal } from "../../src/structure/random.js";
 import { Rng } from "../../src/structure/random-source.js";
 import { TINY } from "./fixtures/macs-tiny.js";
-import { startWebgpu } from "../helpers/webgpu.js";
+import { onWebgpu } from "../helpers/webgpu.js";
 
 tf.env().set("PROD", true);
 
-/** Why webgpu cannot run here, or null when it runs. */
-let unavailable: string | null = "not probed";
-let root = "";
-
-before(async () => {
-  root = await mkdtemp(join(tmpdir(), "macs-webgpu-test-"));
-  unavailable = await startWebgpu();
-});
-after(async () => {
-  await rm(root, { recursive: true, force: true });
-});
-
-/** Skips the test with the probe's reason when webgpu cannot run; true when it can. */
-function runs(t: TestContext): boolean {
-  if (unavailable === null) return true;
-  t.skip(unavailable);
-  return false;
-}
+const { runs, root } = onWebgpu("macs-webgpu-test");
 
 describe("MACS on webgpu", () => {
-  const dir = () => join(root, "run");
+  const dir = () => join(root(), "run");
 
   it("trains a few updates (finite losses, a checkpoint) with asynchronous reads only", { timeout: 600_000 }, async (t) => {
     if (!runs(t)) return;

@@ -6,29 +6,17 @@
  * tensor synchronously.
  */
 import assert from "node:assert/strict";
-import { before, describe, it, type TestContext } from "node:test";
+import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { mlp } from "../../src/rl/networks.js";
 import { Rng } from "../../src/structure/random-source.js";
 import { deviceReport, formatDeviceReport, useBackend } from "../../src/tensor/backend.js";
 import { maxAbsDiff } from "./backends.js";
-import { startWebgpu } from "../helpers/webgpu.js";
+import { onWebgpu } from "../helpers/webgpu.js";
 
 tf.env().set("PROD", true);
 
-/** Why webgpu cannot run here, or null when it runs. */
-let unavailable: string | null = "not probed";
-
-before(async () => {
-  unavailable = await startWebgpu();
-});
-
-/** Skips the test with the probe's reason when webgpu cannot run; true when it can. */
-function runs(t: TestContext): boolean {
-  if (unavailable === null) return true;
-  t.skip(unavailable);
-  return false;
-}
+const { runs } = onWebgpu("webgpu-test");
 
 function normals(n: number, seed: number): Float32Array {
   const rng = new Rng(seed);
