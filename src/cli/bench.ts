@@ -1,7 +1,7 @@
 import { calculatorNames } from "../calculators/registry.js";
 import { defaultWorkers, experiment, EXPERIMENT_DEFAULTS, random, type Method, type MethodLike } from "../experiment/index.js";
 import { optimizerFromName, optimizerNames } from "../optimizers/index.js";
-import { macs } from "../rl/macs.js";
+import { macs } from "../experiment/macs-method.js";
 import { calcOptions } from "./calc-options.js";
 import { numberOption, parse, positionals, UsageError } from "./usage.js";
 

@@ -40,6 +40,7 @@ export {
   type WorkerDone,
   type RelaxInWorkersOptions,
 } from "./workers.js";
+export { macs, type MacsMethodOptions } from "./macs-method.js";
 export { random, type StructureSource, type RandomSource, type FileSource, type StructuresInput } from "./structures.js";
 export { Run, loadRun, BenchmarkTable, type ExecuteOptions, type ResumeOptions, type BenchmarkOptions } from "./run.js";
 export {

@@ -19,7 +19,10 @@
 import type { Calculator } from "../calculators/calculator.js";
 import { optimizerFromName, type OptimizerSpec } from "../optimizers/index.js";
 import { maxRowNorm2, TrajectoryWriter, type StepRecord } from "../optimizers/optimizer.js";
+import type { TrainRecord } from "../rl/record.js";
 import type { Crystal } from "../structure/crystal.js";
+
+export type { TrainRecord };
 
 /** One step of a relaxation: the optimisers' record, plus whatever else a method reports (a reward, say). */
 export interface MethodStep extends StepRecord {
@@ -106,12 +109,6 @@ export async function drive(start: () => Relaxation, onStep: (r: MethodStep, sec
   return out;
 }
 
-/** A metric line of a training run, with CleanRL's names (`charts/episodic_return`, `losses/qf_loss`, ...). */
-export interface TrainRecord {
-  /** Environment steps so far (CleanRL's global_step). */
-  step: number;
-  [metric: string]: number | string | boolean | undefined;
-}
 
 /** What a learning method gets to train on. */
 export interface TrainContext {

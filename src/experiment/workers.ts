@@ -47,7 +47,7 @@ export interface WorkerSetup {
   };
   /** Indexed by `WorkerJob.method`. */
   methods: WorkerMethod[];
-  /** Module URLs each worker imports first (they register method kinds, as rl/macs does for "macs"). */
+  /** Module URLs each worker imports first (they register method kinds, as macs-method does for "macs"). */
   modules: string[];
 }
 
@@ -107,7 +107,7 @@ export function defaultWorkers(): number {
 
 // Kinds whose factories a worker gets by importing a module; "optimizer" is built into method.ts.
 const EXT = import.meta.url.endsWith(".ts") ? "ts" : "js";
-const KIND_MODULES = new Map<string, string>([["macs", new URL(`../rl/macs.${EXT}`, import.meta.url).href]]);
+const KIND_MODULES = new Map<string, string>([["macs", new URL(`./macs-method.${EXT}`, import.meta.url).href]]);
 
 /**
  * Lets worker threads rebuild methods of `kind`: each worker imports `module` (a URL, or an absolute

@@ -29,6 +29,7 @@ import { join } from "node:path";
 import { deserialize, serialize } from "node:v8";
 import { Rng } from "../structure/random-source.js";
 import type { BlobArray } from "./checkpoint.js";
+import type { TrainRecord } from "./record.js";
 
 /** One stored transition. */
 export interface DiscreteTransition<O> {
@@ -432,10 +433,7 @@ export class NStepBuffer<O> {
 // Episode bookkeeping and records, shared by the four training loops
 
 /** A metric record (CleanRL's names: `charts/episodic_return`, `losses/td_loss`, ...); `step` is the global step. */
-export interface DiscreteRecord {
-  step: number;
-  [metric: string]: number | string | boolean | undefined;
-}
+export type DiscreteRecord = TrainRecord;
 
 /** Counters of a training run (saved in checkpoints). */
 export interface DiscreteProgress {

@@ -41,13 +41,12 @@ import type { Calculator } from "../calculators/calculator.js";
 import { hasBatchedTwin } from "../calculators/batched/index.js";
 import { ionic } from "../calculators/ionic.js";
 import { perAtom, RelaxationBatch } from "../envs/batch.js";
-import { MACS_DEFAULTS, type MacsParameters } from "../envs/features.js";
+import { MACS_DEFAULTS } from "../envs/features.js";
 import { observationSize } from "../envs/observation.js";
-import { policyMethod, type Policy } from "../envs/policy.js";
 import { randomSource } from "../envs/sources.js";
 import { barzilaiBorweinPolicy } from "../envs/teacher.js";
 import { Rng } from "../structure/random-source.js";
-import { registerMethodKind, type Method, type TrainRecord } from "../experiment/method.js";
+import type { TrainRecord } from "./record.js";
 import { JsonlAppender, readJsonl, writeJsonlAtomic } from "../io/jsonl.js";
 import type { RandomCrystalOptions } from "../structure/random.js";
 import { currentBackend, useBackend, type BackendChoice } from "../tensor/backend.js";
@@ -585,7 +584,7 @@ export async function exportMacsPolicy(from: string, to: string, note?: string):
 /**
  * A deterministic MACS policy: frozen normaliser, then tanh(mean) of the actor. Calling it reads the
  * actions synchronously (wasm, cpu, tfjs-node); `actAsync` reads them asynchronously and works on every
- * backend, webgpu included. `relaxWithPolicy` and the `macs` Method use `actAsync`.
+ * backend, webgpu included. `relaxWithPolicy` and the `macs` Method (experiment/macs-method.ts) use `actAsync`.
  */
 export interface MacsPolicy {
   (obs: Float32Array, natoms: number): Float32Array;
@@ -643,63 +642,3 @@ async function exists(path: string): Promise<boolean> {
     () => false,
   );
 }
-
-// -------------------------------------------------------------------------------------------------
-// The experiment layer's Method
-
-export interface MacsMethodOptions extends Partial<MacsConfig> {
-  /** A trained policy (a training folder or a Sac checkpoint). Without it, `train` must run first. */
-  policy?: string;
-  /** Default "macs". */
-  name?: string;
-}
-
-/**
- * MACS as a `Method` (kind "macs"): `evaluate` relaxes with the deterministic policy (loaded lazily
- * from `policy`), `train(ctx)` trains on the config's compositions (never on the experiment's own
- * structures) into `ctx.checkpointDir`, `save`/`load` write and read a policy-only checkpoint.
- */
-export function macs(options: MacsMethodOptions = {}): Method {
-  const { policy: policyDir, name = "macs", ...config } = options;
-  let loaded: Promise<MacsPolicy> | null = null;
-  let path = policyDir;
-  const get = (): Promise<MacsPolicy> => {
-    if (!loaded) {
-      if (!path) throw new Error("macs: no policy (give { policy: DIR } or train first)");
-      loaded = loadMacsPolicy(path);
-    }
-    return loaded;
-  };
-  const lazy: Policy = async (obs, natoms) => (await get()).actAsync(obs, natoms);
-  const params: Partial<Omit<MacsParameters, "fmax" | "maxSteps">> = {};
-  if (config.gMax !== undefined) params.gMax = config.gMax;
-  if (config.cMax !== undefined) params.cMax = config.cMax;
-  const base = policyMethod(lazy, { name, kind: "macs", options: JSON.parse(JSON.stringify(options)) as Record<string, unknown>, params });
-  const reload = (dir: string): void => {
-    void loaded?.then((p) => p.dispose()).catch(() => undefined);
-    loaded = null;
-    path = dir;
-  };
-  return {
-    ...base,
-    async *train(ctx) {
-      const run = macsTraining({ seed: ctx.seed, ...config }, { checkpointDir: ctx.checkpointDir, signal: ctx.signal, calculator: ctx.calculator });
-      for (;;) {
-        const r = await run.next();
-        if (r.done) break;
-        yield r.value;
-      }
-      reload(ctx.checkpointDir);
-    },
-    async save(dir) {
-      const p = await get();
-      await p.agent.save(dir, { policyOnly: true });
-    },
-    async load(dir) {
-      reload(dir);
-      await get();
-    },
-  };
-}
-
-registerMethodKind("macs", (_name, options) => macs(options as MacsMethodOptions));

@@ -14,7 +14,8 @@ import { experiment, listRuns, loadRun, random, type Method, type ResultRecord, 
 import { rebuildMethod } from "../../src/experiment/method.js";
 import { liveWorkers, registerWorkerModule } from "../../src/experiment/workers.js";
 import type { Calculator } from "../../src/calculators/calculator.js";
-import { macs, trainMacs } from "../../src/rl/macs.js";
+import { macs } from "../../src/experiment/macs-method.js";
+import { trainMacs } from "../../src/rl/macs.js";
 
 tf.env().set("PROD", true);
 
