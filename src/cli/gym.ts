@@ -3,6 +3,7 @@ import type { PropertyName } from "../calculators/property.js";
 import { TEMPLATES } from "../envs/crystal-gym/templates.js";
 import { DEFAULT_STEPS, gym as gymExperiment, type GymBuilder } from "../experiment/gym.js";
 import { GYM_ALGORITHMS, type GymAlgorithmName, type GymRecord } from "../experiment/gym-store.js";
+import { BACKEND_CHOICES, isBackendChoice } from "../tensor/backend.js";
 import { numberOption, parse, UsageError } from "./usage.js";
 
 export const summary = "train PPO, DQN, Rainbow or SAC with a MEGNet policy on a CrystalGym task (site filling, DFT rewards)";
@@ -11,7 +12,7 @@ const help = () => `crystal-rl gym [--property density|band-gap|bulk-modulus] [-
                [--algo dqn[,ppo,rainbow,sac]] [--steps N] [--seed S | --seeds 1,2,3]
                [--provider analytic|qe|gpaw] [--timeout SECONDS] [--ranks N] [--vocabulary small|medium|large|Li,Na,...]
                [--set ALGO.key=value,...] [--baseline EPISODES] [--evaluate EPISODES] [--cache PATH | --no-cache]
-               [--store DIR] [--resume ID] [--every EPISODES] [--json]
+               [--backend auto|tensorflow|webgpu|wasm|cpu] [--store DIR] [--resume ID] [--every EPISODES] [--json]
 
   ${summary}.
   Algorithms: ${GYM_ALGORITHMS.map((a) => `${a.name} (${a.summary})`).join("; ")}.
@@ -24,7 +25,8 @@ const help = () => `crystal-rl gym [--property density|band-gap|bulk-modulus] [-
   Prints the mean return of the last 20 % of episodes against the random policy's (--baseline episodes,
   default 200 with the analytic provider, else 0), the trained agents' greedy return (--evaluate episodes,
   default 20), the engine failure rate, cache hit rate and the
-  engine's share of the wall time.`;
+  engine's share of the wall time. --backend picks the TensorFlow.js backend (default: auto; every
+  algorithm runs on webgpu too).`;
 
 export async function gym(argv: string[]): Promise<string> {
   const { values } = parse("gym", argv, {
@@ -46,6 +48,7 @@ export async function gym(argv: string[]): Promise<string> {
     "no-cache": { type: "boolean", default: false },
     store: { type: "string" },
     resume: { type: "string" },
+    backend: { type: "string" },
     every: { type: "string", default: "25" },
     json: { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
@@ -73,6 +76,10 @@ export async function gym(argv: string[]): Promise<string> {
     if (values.evaluate !== undefined) b = b.evaluate(int("evaluate", values.evaluate)!);
     if (values["no-cache"]) b = b.cache(false);
     else if (values.cache !== undefined) b = b.cache(values.cache);
+    if (values.backend !== undefined) {
+      if (!isBackendChoice(values.backend)) throw new UsageError(`gym: --backend must be one of ${BACKEND_CHOICES.join(", ")}, got "${values.backend}"`);
+      b = b.backend(values.backend);
+    }
     if (values.store) b = b.store(values.store);
     if (values.resume) b = b.resume(values.resume);
   } catch (e) {

@@ -13,6 +13,7 @@ import { displaySink, type Figure } from "./display-sink.js";
 import { learningCurveFigure } from "./figures.js";
 import { cutTornTail, readJsonl } from "../io/jsonl.js";
 import { DataTable } from "./results.js";
+import type { BackendChoice } from "../tensor/backend.js";
 
 export type GymAlgorithmName = "ppo" | "dqn" | "rainbow" | "sac";
 
@@ -50,6 +51,8 @@ export interface GymSettings {
   /** Greedy episodes run with each trained agent (0: none). */
   evaluationEpisodes: number;
   checkpointInterval: number;
+  /** The TensorFlow.js backend to train on (`useBackend`'s choices); null: the one in use, else auto. */
+  backend?: BackendChoice | null;
   live: boolean;
   store: string;
   resume: string | null;

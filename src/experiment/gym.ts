@@ -33,7 +33,7 @@ import { megnet, type MegnetOptions } from "../rl/megnet.js";
 import { PPO_DEFAULT_CONFIG, Ppo } from "../rl/ppo.js";
 import { RAINBOW_DEFAULT_CONFIG, Rainbow } from "../rl/rainbow.js";
 import { SAC_DISCRETE_DEFAULT_CONFIG, SacDiscrete } from "../rl/sac-discrete.js";
-import { currentBackend, useBackend } from "../tensor/backend.js";
+import { currentBackend, isBackendChoice, BACKEND_CHOICES, useBackend, type BackendChoice } from "../tensor/backend.js";
 import { DEFAULTS } from "./builder.js";
 import { displaySink } from "./display-sink.js";
 import {
@@ -98,6 +98,12 @@ function makeAgent(name: GymAlgorithmName, env: DiscreteEnv<CrystalGraph>, netwo
     case "sac":
       return new SacDiscrete(env, factory, config);
   }
+}
+
+/** The backend a run trains on: the one asked for, else the one in use, else auto. */
+async function startBackend(choice: BackendChoice | null | undefined): Promise<void> {
+  if (choice) await useBackend(choice);
+  else if (!currentBackend()) await useBackend();
 }
 
 /** Sites filled per (algorithm, seed) unless `.steps()` says otherwise. */
@@ -259,6 +265,16 @@ export class GymBuilder {
     return this.#with({ checkpointInterval: steps });
   }
 
+  /**
+   * The TensorFlow.js backend to train on: "auto", "tensorflow", "webgpu", "wasm", "cpu" or an exact
+   * name (`useBackend`). Every algorithm reads asynchronously, so webgpu works too. Default: the
+   * backend in use, else auto.
+   */
+  backend(name: BackendChoice): GymBuilder {
+    if (!isBackendChoice(name)) throw new RangeError(`backend must be one of ${BACKEND_CHOICES.join(", ")}, got ${JSON.stringify(name)}`);
+    return this.#with({ backend: name });
+  }
+
   live(on = true): GymBuilder {
     return this.#with({ live: on });
   }
@@ -279,7 +295,6 @@ export class GymBuilder {
   /** Trains every (algorithm, seed) in turn; returns the run. */
   async run(options: { signal?: AbortSignal; onRecord?: (r: GymRecord) => void } = {}): Promise<GymRun> {
     const s = this.#s;
-    if (!currentBackend()) await useBackend();
     let id: string;
     let settings: GymSettings;
     if (s.resume) {
@@ -288,8 +303,10 @@ export class GymBuilder {
       if (!existsSync(join(dir, "config.json"))) throw new RangeError(`resume: no gym run "${id}" in ${s.store}`);
       const stored = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as GymSettings;
       // a run stored before greedy evaluations existed takes this builder's count
-      settings = { ...stored, evaluationEpisodes: stored.evaluationEpisodes ?? s.evaluationEpisodes, live: s.live, store: s.store, resume: id };
+      settings = { ...stored, evaluationEpisodes: stored.evaluationEpisodes ?? s.evaluationEpisodes, backend: s.backend ?? stored.backend ?? null, live: s.live, store: s.store, resume: id };
+      await startBackend(settings.backend);
     } else {
+      await startBackend(s.backend);
       id = createRunDir(s.store, s.name);
       settings = { ...s, resume: null };
       writeJsonAtomic(join(s.store, id, "config.json"), { ...settings, versions: versions(), machine: machine() });
@@ -385,7 +402,7 @@ export class GymBuilder {
             }
             if (!options.signal?.aborted) {
               const greedy = evaluations > 0 ? { greedyReturn: await greedyReturn(agent, env, evaluations), greedyEpisodes: evaluations } : {};
-              writeJsonAtomic(join(pairDir, "done.json"), { ...pairState(), ...greedy, config: agent.config });
+              writeJsonAtomic(join(pairDir, "done.json"), { ...pairState(), ...greedy, config: agent.config, backend: currentBackend() });
             }
           } finally {
             log.close();

@@ -12,6 +12,7 @@ import type { PropertyProvider } from "../../src/calculators/property.js";
 import { template } from "../../src/envs/crystal-gym/templates.js";
 import { gym, taskDefaults } from "../../src/experiment/gym.js";
 import { loadGymRun, readDone, type GymRecord } from "../../src/experiment/gym-store.js";
+import { currentBackend, useBackend } from "../../src/tensor/backend.js";
 
 const TEMPLATE_CSCL = template("cesium-chloride");
 import { cli } from "../helpers/cli.js";
@@ -31,6 +32,8 @@ describe("gym builder", () => {
     assert.throws(() => base.set("dqn", { learningstarts: 10 }), /dqn has no setting "learningstarts".*learningStarts/);
     assert.throws(() => base.set("dqn", { learningStarts: "10" }), /dqn\.learningStarts takes a number, got "10"/);
     assert.throws(() => base.set("ppo", { totalTimesteps: 10 }), /steps and seeds have their own calls/);
+    assert.throws(() => base.backend("gpu" as "cpu"), /backend must be one of auto, tensorflow, webgpu, wasm, cpu/);
+    assert.equal(base.backend("webgpu").settings().backend, "webgpu");
     const b = base.template("cesium-chloride").algorithms(["ppo", "sac"]).seeds([3, 4]).steps(10).set("ppo", { numSteps: 8 });
     assert.deepEqual(base.settings().algorithms, ["dqn"]);
     assert.equal(base.settings().task.template, "perovskite");
@@ -159,6 +162,21 @@ describe("gym runs", () => {
   });
 });
 
+describe("gym backends", () => {
+  it("trains on the backend asked for and records it with each agent", { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "crl-gym-backend-"));
+    try {
+      const run = await gym("on-cpu").algorithms(["dqn"]).steps(20).set("dqn", { learningStarts: 10 }).baseline(0).evaluate(2).backend("cpu").store(dir).run();
+      assert.equal(currentBackend(), "cpu");
+      assert.equal(readDone(join(run.dir, "dqn-s1"))?.["backend"], "cpu");
+      assert.equal(JSON.parse(readFileSync(join(run.dir, "config.json"), "utf8")).backend, "cpu");
+    } finally {
+      await useBackend("wasm");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("crystal-rl gym", () => {
   it("prints the summary as JSON", { timeout: 120_000 }, async () => {
     const r = await cli("gym", "--algo", "ppo", "--template", "cesium-chloride", "--steps", "32", "--baseline", "10", "--set", "ppo.numSteps=16", "--store", join(root, "cli"), "--json");
@@ -175,6 +193,9 @@ describe("crystal-rl gym", () => {
     r = await cli("gym", "--set", "dqn.lr");
     assert.equal(r.code, 2);
     assert.match(r.err, /must look like ALGO\.key=value/);
+    r = await cli("gym", "--backend", "gpu");
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--backend must be one of auto, tensorflow, webgpu, wasm, cpu.*got "gpu"/);
     r = await cli("gym", "--template", "nope", "--steps", "2", "--store", join(root, "cli"));
     assert.equal(r.code, 2);
     assert.match(r.err, /nope/);
