@@ -285,6 +285,32 @@ forEachBackend("Sac", () => {
     policy.dispose();
   });
 
+  it("warmStart takes the actor and normaliser of a policy, the critics too from a full agent, and checks sizes", async () => {
+    const sac = new Sac(SMALL);
+    sac.normaliser!.update(randomObs(100, 10, 43));
+    sac.update(randomBatch(64, 10, 3, 44));
+    const policyDir = tempDir();
+    const fullDir = tempDir();
+    await sac.save(policyDir, { policyOnly: true });
+    await sac.save(fullDir);
+    const obs = randomObs(5, 10, 45);
+    const policy = await Sac.load(policyDir);
+    const fromPolicy = new Sac({ ...SMALL, seed: 99 });
+    const criticsBefore = values(fromPolicy.qf1.variables as tf.Variable[]);
+    fromPolicy.warmStart(policy);
+    assert.deepEqual(fromPolicy.act(obs, { deterministic: true }), sac.act(obs, { deterministic: true }));
+    assert.equal(fromPolicy.normaliser!.count, sac.normaliser!.count);
+    assert.deepEqual(values(fromPolicy.qf1.variables as tf.Variable[]), criticsBefore); // a policy has no critics
+    const full = await Sac.load(fullDir);
+    const fromFull = new Sac({ ...SMALL, seed: 98 });
+    fromFull.warmStart(full);
+    assert.deepEqual(values(fromFull.qf1.variables as tf.Variable[]), values(sac.qf1.variables as tf.Variable[]));
+    assert.deepEqual(fromFull.act(obs, { deterministic: true }), sac.act(obs, { deterministic: true }));
+    const other = new Sac({ ...SMALL, hiddenSizes: [16, 16] });
+    assert.throws(() => other.warmStart(policy), /Sac\.warmStart: .* is \[10,32,32,6\], this agent's \[10,16,16,6\]/);
+    for (const a of [sac, policy, fromPolicy, full, fromFull, other]) a.dispose();
+  });
+
   it("imitate: squared error (plain or relative to |target|² + ε²) plus the log-std pull, at the weights before the step", () => {
     const sac = new Sac(SMALL);
     const obs = randomObs(6, 10, 50);
