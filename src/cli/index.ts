@@ -4,6 +4,7 @@ import { demo, summary as demoSummary } from "./demo.js";
 import { energy, summary as energySummary } from "./energy.js";
 import { relax, summary as relaxSummary } from "./relax.js";
 import { jupyter, summary as jupyterSummary } from "./jupyter.js";
+import { notebook, summary as notebookSummary } from "./notebook.js";
 import { doctor, summary as doctorSummary } from "./doctor.js";
 import { train, summary as trainSummary } from "./train.js";
 import { bench, summary as benchSummary } from "./bench.js";
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<CommandOutput>
   property: { run: property, summary: propertySummary },
   gym: { run: gym, summary: gymSummary },
   jupyter: { run: jupyter, summary: jupyterSummary },
+  notebook: { run: notebook, summary: notebookSummary },
   doctor: { run: doctor, summary: doctorSummary },
   train: { run: train, summary: trainSummary },
   bench: { run: bench, summary: benchSummary },

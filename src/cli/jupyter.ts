@@ -7,8 +7,10 @@ import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { kernelEntry, packageRoot } from "../notebook/kernel/kernel.js";
 import { parse, UsageError } from "./usage.js";
+
+export { kernelEntry, packageRoot };
 
 export const summary = "register the crystal-rl TypeScript kernel with Jupyter, or start Jupyter Lab/Notebook with it";
 
@@ -28,25 +30,6 @@ crystal-rl jupyter lab|notebook [JUPYTER ARGS...]
   lab        installs the kernel, then runs \`jupyter lab ARGS\` (JupyterLab: pip install jupyterlab)
   notebook   installs the kernel, then runs \`jupyter notebook ARGS\` (Debian: apt-get install jupyter-notebook)`;
 
-/** The crystal-rl checkout (or installed package) this file belongs to. */
-export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const pj = join(dir, "package.json");
-    if (existsSync(pj)) {
-      try {
-        if ((JSON.parse(readFileSync(pj, "utf8")) as { name?: string }).name === "crystal-rl") return dir;
-      } catch {
-        // not ours
-      }
-    }
-    if (dirname(dir) === dir) throw new Error(`cannot find the crystal-rl package folder above ${from}`);
-  }
-}
-
-/** The compiled kernel entry point the kernelspec starts. */
-export function kernelEntry(root = packageRoot()): string {
-  return join(root, "dist", "notebook", "kernel", "main.js");
-}
 
 /** Jupyter's per-user data folder, as jupyter_core.paths.jupyter_data_dir() computes it. */
 export function jupyterDataDir(env: NodeJS.ProcessEnv = process.env): string {

@@ -117,6 +117,11 @@ export function packageRoot(name = "crystal-rl", from = dirname(fileURLToPath(im
   }
 }
 
+/** The compiled kernel entry point (what the kernelspec and the headless runner start). */
+export function kernelEntry(root = packageRoot()): string {
+  return join(root, "dist", "notebook", "kernel", "main.js");
+}
+
 interface TsSys {
   fileExists(p: string): boolean;
   directoryExists(p: string): boolean;
