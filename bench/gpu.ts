@@ -27,7 +27,8 @@
  *      compiled to plain JS with the project's tsc, a pruned node_modules (tfjs core/cpu/layers,
  *      wasm, webgpu + tfjs-backend-webgpu), and the Vulkan and EGL loader libraries, all in one
  *      tar.xz, with `.device/run.sh`.
- *   2. the device tool: carry [".device"], command `bash .device/run.sh --backend webgpu`.
+ *   2. the device tool: carry [".device"], command `bash .device/run.sh --backend webgpu`. (A bundle
+ *      built with `--notebook` also runs notebooks: `bash .device/run.sh --notebook NB.ipynb --out DIR`.)
  *      run.sh unpacks to /tmp/crystal-rl-gpu, sets VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
  *      and __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json where
  *      those files exist (unless already set), puts the carried loaders on LD_LIBRARY_PATH when

