@@ -128,7 +128,7 @@ class KernelClient {
   private exited: string | null = null;
 
   private constructor(
-    private readonly process: ChildProcess,
+    private readonly child: ChildProcess,
     private readonly key: string,
     private readonly shell: zmq.Dealer,
     private readonly control: zmq.Dealer,
@@ -139,7 +139,7 @@ class KernelClient {
     void this.pump(this.sub, true);
     void this.pump(this.shell, false);
     void this.pump(this.control, false);
-    process.once("exit", (code, signal) => {
+    child.once("exit", (code, signal) => {
       this.exited = `the kernel exited (${signal ?? `code ${code}`})${this.stderr() ? `: ${this.stderr().trim().split("\n").slice(-5).join(" | ")}` : ""}`;
       for (const wake of this.waiting.values()) wake();
     });
@@ -256,7 +256,7 @@ class KernelClient {
         // a kernel that cannot answer is killed below
       }
       await this.until(() => this.exited !== null, 3000);
-      if (!this.exited) this.process.kill("SIGKILL");
+      if (!this.exited) this.child.kill("SIGKILL");
     }
     for (const s of [this.shell, this.control, this.sub]) s.close();
     rmSync(this.dir, { recursive: true, force: true });
