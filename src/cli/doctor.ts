@@ -63,7 +63,8 @@ function checkNode(): Check {
 async function checkJupyter(root: string): Promise<{ check: Check; exe: string | null }> {
   const fix = scriptFix(root, "install-jupyter.sh", "", "pip install notebook jupyterlab nbclient jupyter_kernel_test");
   const exe = findJupyter();
-  if (!exe) return { exe, check: { check: "jupyter", ok: false, detail: "no jupyter in /usr/bin or on PATH", fix } };
+  // without Jupyter, notebooks still run headless (crystal-rl notebook); the fix says both
+  if (!exe) return { exe, check: { check: "jupyter", ok: false, detail: "no jupyter in /usr/bin or on PATH", fix: `${fix} (or run notebooks headless without it: npx crystal-rl notebook NB.ipynb)` } };
   const r = await run(exe, ["--version"]);
   const versions = (r.out + r.err)
     .split("\n")
