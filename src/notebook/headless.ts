@@ -10,7 +10,7 @@
  * runner's outputs to nbclient's.
  *
  * @example
- * const r = await runNotebook("notebooks/01-quickstart.ipynb");
+ * const r = await runNotebook("notebooks/01-quickstart.ipynb");   // import { runNotebook } from "crystal-rl"
  * if (r.error) console.error(`cell ${r.error.cell}: ${r.error.ename}: ${r.error.evalue}`);
  * writeFileSync("out.ipynb", JSON.stringify(r.notebook, null, 1));
  */
@@ -20,7 +20,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import * as zmq from "zeromq";
+import type * as Zmq from "zeromq";
 import { kernelEntry } from "./kernel/kernel.js";
 
 /** A notebook as nbformat 4 JSON (only what the runner touches is typed). */
@@ -130,9 +130,9 @@ class KernelClient {
   private constructor(
     private readonly child: ChildProcess,
     private readonly key: string,
-    private readonly shell: zmq.Dealer,
-    private readonly control: zmq.Dealer,
-    private readonly sub: zmq.Subscriber,
+    private readonly shell: Zmq.Dealer,
+    private readonly control: Zmq.Dealer,
+    private readonly sub: Zmq.Subscriber,
     private readonly dir: string,
     private readonly stderr: () => string,
   ) {
@@ -158,6 +158,7 @@ class KernelClient {
     let stderr = "";
     const child = spawn(argv[0]!, argv.slice(1), { cwd, stdio: ["ignore", "ignore", "pipe"] });
     child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
+    const zmq = await import("zeromq"); // a native addon: loaded only when a notebook runs
     const shell = new zmq.Dealer({ routingId: randomUUID() });
     const control = new zmq.Dealer({ routingId: randomUUID() });
     const sub = new zmq.Subscriber();
@@ -268,7 +269,7 @@ class KernelClient {
     return h.digest("hex");
   }
 
-  private async send(socket: zmq.Dealer, msgType: string, content: Record<string, unknown>): Promise<string> {
+  private async send(socket: Zmq.Dealer, msgType: string, content: Record<string, unknown>): Promise<string> {
     const header = { msg_id: randomUUID(), username: "crystal-rl", session: this.session, date: new Date().toISOString(), msg_type: msgType, version: "5.3" };
     const parts = [JSON.stringify(header), "{}", "{}", JSON.stringify(content)];
     await socket.send([DELIMITER, this.sign(parts), ...parts]);
@@ -276,7 +277,7 @@ class KernelClient {
   }
 
   /** Reads a socket for good, filing each verified message as a reply or an iopub message. */
-  private async pump(socket: zmq.Dealer | zmq.Subscriber, isIopub: boolean): Promise<void> {
+  private async pump(socket: Zmq.Dealer | Zmq.Subscriber, isIopub: boolean): Promise<void> {
     try {
       for await (const frames of socket) {
         const strings = frames.map((f) => f.toString("utf8"));

@@ -33,6 +33,7 @@ export { tableHtml, tableText, showTable, formatNumber, type TableHtmlOptions } 
 export { crystalFigure, showCrystal, cellEdges, elementColour, type CrystalFigureOptions } from "./crystal-view.js";
 export { notebookSink, createNotebookSink } from "./sink.js";
 export { backendBanner, bannerOnFirstBackend, resetBackendBanner, type BannerOptions } from "./banner.js";
+export { runNotebook, type NotebookJson, type RunNotebookOptions, type RunNotebookResult } from "./headless.js";
 export {
   reportHtml,
   runReportHtml,
