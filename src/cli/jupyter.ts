@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
-import { kernelEntry, packageRoot } from "../notebook/kernel/kernel.js";
+import { kernelArgv, kernelEntry, packageRoot } from "../notebook/kernel/kernel.js";
 import { parse, UsageError } from "./usage.js";
 
 export { kernelEntry, packageRoot };
@@ -52,7 +52,7 @@ export interface KernelSpec {
 export function kernelSpec(root = packageRoot()): KernelSpec {
   const version = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version;
   return {
-    argv: [process.execPath, kernelEntry(root), "{connection_file}"],
+    argv: kernelArgv(root),
     display_name: KERNEL_DISPLAY_NAME,
     language: "typescript",
     interrupt_mode: "signal",

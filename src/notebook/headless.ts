@@ -21,7 +21,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type * as Zmq from "zeromq";
-import { kernelEntry } from "./kernel/kernel.js";
+import { kernelArgv } from "./kernel/kernel.js";
 
 /** A notebook as nbformat 4 JSON (only what the runner touches is typed). */
 export interface NotebookJson {
@@ -81,7 +81,7 @@ export async function runNotebook(path: string, options: RunNotebookOptions = {}
     throw new RangeError(`${path}: not a notebook (${(e as Error).message})`, { cause: e });
   }
   if (!Array.isArray(notebook.cells) || notebook.nbformat !== 4) throw new RangeError(`${path}: not an nbformat 4 notebook`);
-  const kernel = await KernelClient.start(dirname(file), options.kernel ?? defaultKernel(), (options.startupTimeout ?? 60) * 1000);
+  const kernel = await KernelClient.start(dirname(file), options.kernel ?? kernelArgv(), (options.startupTimeout ?? 60) * 1000);
   try {
     const code = notebook.cells.filter((c) => c.cell_type === "code");
     let n = 0;
@@ -95,11 +95,6 @@ export async function runNotebook(path: string, options: RunNotebookOptions = {}
   } finally {
     await kernel.shutdown();
   }
-}
-
-/** This package's kernel command (`crystal-rl jupyter install` writes the same into kernel.json). */
-function defaultKernel(): string[] {
-  return [process.execPath, kernelEntry(), "{connection_file}"];
 }
 
 /** Free TCP ports on the loopback interface. */

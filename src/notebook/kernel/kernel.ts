@@ -122,6 +122,11 @@ export function kernelEntry(root = packageRoot()): string {
   return join(root, "dist", "notebook", "kernel", "main.js");
 }
 
+/** The kernel's command line, `{connection_file}` standing for the connection file (kernel.json's argv). */
+export function kernelArgv(root = packageRoot()): string[] {
+  return [process.execPath, kernelEntry(root), "{connection_file}"];
+}
+
 interface TsSys {
   fileExists(p: string): boolean;
   directoryExists(p: string): boolean;
