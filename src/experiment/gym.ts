@@ -33,7 +33,7 @@ import { megnet, type MegnetOptions } from "../rl/megnet.js";
 import { PPO_DEFAULT_CONFIG, Ppo } from "../rl/ppo.js";
 import { RAINBOW_DEFAULT_CONFIG, Rainbow } from "../rl/rainbow.js";
 import { SAC_DISCRETE_DEFAULT_CONFIG, SacDiscrete } from "../rl/sac-discrete.js";
-import { currentBackend, isBackendChoice, BACKEND_CHOICES, useBackend, type BackendChoice } from "../tensor/backend.js";
+import { BACKEND_CHOICES, currentBackend, ensureBackend, isBackendChoice, type BackendChoice } from "../tensor/backend.js";
 import { DEFAULTS } from "./builder.js";
 import { displaySink } from "./display-sink.js";
 import {
@@ -98,12 +98,6 @@ function makeAgent(name: GymAlgorithmName, env: DiscreteEnv<CrystalGraph>, netwo
     case "sac":
       return new SacDiscrete(env, factory, config);
   }
-}
-
-/** The backend a run trains on: the one asked for, else the one in use, else auto. */
-async function startBackend(choice: BackendChoice | null | undefined): Promise<void> {
-  if (choice) await useBackend(choice);
-  else if (!currentBackend()) await useBackend();
 }
 
 /** Sites filled per (algorithm, seed) unless `.steps()` says otherwise. */
@@ -304,9 +298,9 @@ export class GymBuilder {
       const stored = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as GymSettings;
       // a run stored before greedy evaluations existed takes this builder's count
       settings = { ...stored, evaluationEpisodes: stored.evaluationEpisodes ?? s.evaluationEpisodes, backend: s.backend ?? stored.backend ?? null, live: s.live, store: s.store, resume: id };
-      await startBackend(settings.backend);
+      await ensureBackend(settings.backend);
     } else {
-      await startBackend(s.backend);
+      await ensureBackend(s.backend);
       id = createRunDir(s.store, s.name);
       settings = { ...s, resume: null };
       writeJsonAtomic(join(s.store, id, "config.json"), { ...settings, versions: versions(), machine: machine() });

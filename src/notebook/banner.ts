@@ -8,7 +8,7 @@
  * await backendBanner();                 // prints it now unless this kernel has shown it
  * await backendBanner({ force: true });  // again
  */
-import { currentBackend, deviceReport, formatDeviceReport, onBackendChange, useBackend } from "../tensor/backend.js";
+import { deviceReport, ensureBackend, formatDeviceReport, onBackendChange } from "../tensor/backend.js";
 
 let shown = false;
 
@@ -25,8 +25,8 @@ export interface BannerOptions {
  */
 export async function backendBanner(options: BannerOptions = {}): Promise<string | null> {
   if (shown && !options.force) return null;
-  shown = true; // before useBackend: its change listener (below) must not print a second banner
-  if (!currentBackend()) await useBackend();
+  shown = true; // before ensureBackend: its change listener (below) must not print a second banner
+  await ensureBackend();
   const line = `TensorFlow.js: ${formatDeviceReport(await deviceReport())}`;
   (options.print ?? console.log)(line);
   return line;

@@ -49,7 +49,7 @@ import { Rng } from "../structure/random-source.js";
 import type { TrainRecord } from "./record.js";
 import { JsonlAppender, readJsonl, writeJsonlAtomic } from "../io/jsonl.js";
 import type { RandomCrystalOptions } from "../structure/random.js";
-import { currentBackend, useBackend, type BackendChoice } from "../tensor/backend.js";
+import { ensureBackend, type BackendChoice } from "../tensor/backend.js";
 import { ReplayBuffer } from "./replay-buffer.js";
 import { SAC_SMALL_CONFIG, Sac, type PendingSacMetrics, type SacConfig, type SacUpdateMetrics } from "./sac.js";
 
@@ -257,7 +257,7 @@ export async function* macsTraining(overrides: Partial<MacsConfig> = {}, options
   const config = previous
     ? macsConfig({ ...previous.config, ...(overrides.totalTimesteps !== undefined ? { totalTimesteps: overrides.totalTimesteps } : {}) })
     : macsConfig(overrides);
-  const backend = config.backend ? await useBackend(config.backend) : (currentBackend() ?? (await useBackend()));
+  const backend = await ensureBackend(config.backend);
   const calculator: Calculator = options.calculator ?? ionic();
   const ownCalculator = !options.calculator;
 
@@ -601,8 +601,7 @@ export interface MacsPolicy {
  * checkpoint folder itself (policy-only or full).
  */
 export async function loadMacsPolicy(dir: string, options: { backend?: BackendChoice } = {}): Promise<MacsPolicy> {
-  if (options.backend) await useBackend(options.backend);
-  else if (!currentBackend()) await useBackend();
+  await ensureBackend(options.backend);
   let path = dir;
   if (await exists(join(dir, "latest.json"))) path = join((await latestCheckpoint(dir)).path, "policy");
   else if (await exists(join(dir, "policy", "header.json"))) path = join(dir, "policy");

@@ -399,6 +399,15 @@ export async function availableBackends(): Promise<BackendProbe[]> {
 }
 
 /**
+ * The backend to run on: `choice` when given (as `useBackend`), else the one in use, else the
+ * automatic choice. What a training run or a policy load calls before its first tensor.
+ */
+export async function ensureBackend(choice?: BackendChoice | null): Promise<BackendName> {
+  if (choice) return useBackend(choice);
+  return currentBackend() ?? useBackend();
+}
+
+/**
  * Makes TensorFlow.js use `name` and returns the concrete backend that runs: `auto` (or no name) is the
  * best that starts, `tensorflow` whichever of tfjs-node-gpu and tfjs-node starts. When nothing asked for
  * can start, throws an Error naming each backend tried and why; an unknown name throws listing the valid ones.

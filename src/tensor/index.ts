@@ -13,6 +13,7 @@ export {
   onBackendChange,
   probeBackend,
   useBackend,
+  ensureBackend,
   type BackendChoice,
   type BackendName,
   type BackendProbe,
