@@ -175,7 +175,11 @@ class KernelClient {
     while (performance.now() < deadline) {
       const id = await this.send(this.shell, "kernel_info_request", {});
       const ok = await this.until(() => this.replies.has(id) && (this.iopub.get(id) ?? []).some((m) => m.header.msg_type === "status"), Math.min(2000, deadline - performance.now()));
-      if (ok) return;
+      if (ok) {
+        this.replies.clear(); // the handshake's (earlier attempts' too)
+        this.iopub.clear();
+        return;
+      }
       if (this.exited) throw new Error(this.exited);
     }
     await this.shutdown();
@@ -213,7 +217,7 @@ class KernelClient {
               : { output_type: type, data: c["data"], metadata: c["metadata"] ?? {} };
           outputs.push(out);
           const displayId = (c["transient"] as { display_id?: string } | undefined)?.display_id;
-          if (displayId) this.displays.set(displayId, [...(this.displays.get(displayId) ?? []), out]);
+          if (displayId) listIn(this.displays, displayId).push(out);
         } else if (type === "update_display_data") {
           const displayId = (c["transient"] as { display_id?: string } | undefined)?.display_id;
           for (const out of (displayId && this.displays.get(displayId)) || []) {
@@ -284,7 +288,7 @@ class KernelClient {
         const m = { header, parent_header: parent, metadata, content } as Message;
         const parentId = m.parent_header.msg_id;
         if (!parentId) continue;
-        if (isIopub) this.iopub.set(parentId, [...(this.iopub.get(parentId) ?? []), m]);
+        if (isIopub) listIn(this.iopub, parentId).push(m);
         else this.replies.set(parentId, m);
         for (const wake of this.waiting.values()) wake();
       }
@@ -309,4 +313,11 @@ class KernelClient {
       });
     });
   }
+}
+
+/** The list under `key`, created empty when missing. */
+function listIn<T>(map: Map<string, T[]>, key: string): T[] {
+  let list = map.get(key);
+  if (!list) map.set(key, (list = []));
+  return list;
 }
